@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The hub: the managed-agents control plane. One process, one libevent
+ * loop; every handler runs on it and keeps its store work short. This
+ * header is internal to src/hub/. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../lib/base/macro.h"
+#include "../lib/http/server.h"
+#include "../lib/store/store.h"
+
+struct event_base;
+struct event;
+
+struct hub_config {
+    char *listen;             /* "127.0.0.1:8080" */
+    char *data_dir;           /* holds airlock.db and api.key */
+    char *api_key_file;
+    int64_t ready_fd;
+    char *log_level;
+    bool sync_full;
+    int64_t lease_ttl_us;     /* work lease TTL reported to workers */
+    int64_t ping_interval_us; /* SSE keep-alive */
+    int64_t max_body;         /* JSON body cap, bytes */
+    int64_t max_poll_waiters; /* parked long-polls */
+    int64_t max_streams;      /* open SSE streams */
+};
+
+/* Who made a request. Credentials are looked up by the SHA-256 of their
+ * value, never stored or logged in clear. */
+enum principal_kind { PRINCIPAL_NONE, PRINCIPAL_API_KEY, PRINCIPAL_ENV_KEY, PRINCIPAL_SESSION_TOKEN };
+
+struct principal {
+    enum principal_kind kind;
+    char *environment_id;     /* env key: its environment; token: its session's */
+    char *session_id;         /* sessions token only */
+    char *work_id;            /* sessions token only */
+};
+
+struct poll_waiter;
+struct stream_sub;
+struct agent_loop;
+
+struct hub_metrics {
+    uint64_t polls, polls_empty, polls_woken, acks, heartbeats, heartbeat_412, stops;
+    uint64_t events_appended, sse_frames, sse_dropped, leases_expired, auth_failures;
+};
+
+struct hub {
+    struct event_base *base;
+    struct hub_config cfg;
+    struct al_store *store;
+    struct al_http_server *http;
+    char *url;
+    unsigned char api_key_hash[32];
+    struct event *tick;           /* lease expiry and poll-waiter sweep */
+    struct event *sigterm, *sigint;
+    struct poll_waiter *waiters;  /* parked long-polls, doubly linked */
+    size_t nwaiters;
+    struct stream_sub *subs;      /* open SSE streams */
+    size_t nsubs;
+    struct worker_seen *seen;     /* Anthropic-Worker-ID → last poll, for stats */
+    struct agent_loop *loop;
+    struct hub_metrics m;
+};
+
+/* --- hub.c ------------------------------------------------------------- */
+int hub_main(int argc, char **argv);
+extern const struct al_opt hub_opts[];
+
+/* --- auth.c ------------------------------------------------------------ */
+/* Authenticates r; on failure replies 401 and returns false. */
+bool auth_authenticate(struct hub *h, struct al_req *r);
+void principal_free(struct principal *p);
+/* Scope checks: on failure reply (403/404 without revealing existence). */
+bool auth_require_api_key(struct al_req *r);
+bool auth_require_env(struct al_req *r, const char *environment_id, bool api_key_ok, bool token_ok);
+bool auth_require_session(struct al_req *r, const char *session_id, const char *environment_id);
+/* Issues a credential; returns the clear secret (caller frees) and stores its hash. */
+char *auth_issue_env_key(struct hub *h, const char *environment_id, json_t **ret_obj);
+char *auth_issue_session_token(struct hub *h, const char *environment_id, const char *session_id,
+                               const char *work_id);
+
+/* --- json.c: object helpers shared by the API handlers ----------------- */
+char *now_rfc3339(void);                        /* caller frees */
+json_t *api_public(json_t *obj);                /* copy without "_" fields; steals obj */
+bool json_metadata_valid(json_t *md, char *why, size_t whylen);
+/* Applies a metadata patch (null or "" deletes) to *md. */
+void json_metadata_patch(json_t *md, json_t *patch);
+/* Reads limit (1..max, default def) and page (an opaque cursor) from the query.
+ * Replies 400 and returns false on bad values. */
+bool api_page_params(struct al_req *r, int def, int max, int *ret_limit, int64_t *ret_after);
+json_t *api_page(json_t *data, int64_t next);   /* {data, next_page} */
+char *page_token(int64_t seq);
+bool api_bool_param(struct al_req *r, const char *name, bool def, bool *ret);
+/* Replies 400 with "<field>: <why>" and the given error_code. */
+void api_bad_field(struct al_req *r, const char *field, const char *why);
+/* Replies 500 for a store failure and returns. */
+void api_store_error(struct al_req *r, int err);
+/* Replies 404 not_found_error "<what> not found" with error_code <what>_not_found. */
+void api_not_found(struct al_req *r, const char *what);
+
+/* --- handlers (api_*.c) ------------------------------------------------ */
+void h_env_create(struct al_req *r, void *ud);
+void h_env_list(struct al_req *r, void *ud);
+void h_env_get(struct al_req *r, void *ud);
+void h_env_update(struct al_req *r, void *ud);
+void h_env_archive(struct al_req *r, void *ud);
+void h_env_delete(struct al_req *r, void *ud);
+void h_env_key_create(struct al_req *r, void *ud);
+void h_env_key_list(struct al_req *r, void *ud);
+void h_env_key_revoke(struct al_req *r, void *ud);
+/* Loads environment id; replies 404 and returns NULL if it does not exist. */
+json_t *env_load(struct hub *h, struct al_req *r, const char *id);
+
+void h_agent_create(struct al_req *r, void *ud);
+void h_agent_list(struct al_req *r, void *ud);
+void h_agent_get(struct al_req *r, void *ud);
+void h_agent_update(struct al_req *r, void *ud);
+void h_agent_archive(struct al_req *r, void *ud);
+void h_agent_versions(struct al_req *r, void *ud);
+
+void h_session_create(struct al_req *r, void *ud);
+void h_session_list(struct al_req *r, void *ud);
+void h_session_get(struct al_req *r, void *ud);
+void h_session_update(struct al_req *r, void *ud);
+void h_session_archive(struct al_req *r, void *ud);
+void h_session_delete(struct al_req *r, void *ud);
+
+void h_events_list(struct al_req *r, void *ud);
+void h_events_send(struct al_req *r, void *ud);
+void h_events_stream(struct al_req *r, void *ud);
+
+void h_work_poll(struct al_req *r, void *ud);
+void h_work_ack(struct al_req *r, void *ud);
+void h_work_heartbeat(struct al_req *r, void *ud);
+void h_work_stop(struct al_req *r, void *ud);
+void h_work_get(struct al_req *r, void *ud);
+void h_work_update(struct al_req *r, void *ud);
+void h_work_list(struct al_req *r, void *ud);
+void h_work_stats(struct al_req *r, void *ud);
+void h_work_healthcheck(struct al_req *r, void *ud);
+
+void h_skill_create(struct al_req *r, void *ud);
+void h_skill_list(struct al_req *r, void *ud);
+void h_skill_get(struct al_req *r, void *ud);
+void h_skill_version_create(struct al_req *r, void *ud);
+void h_skill_version_list(struct al_req *r, void *ud);
+void h_skill_version_get(struct al_req *r, void *ud);
+void h_skill_version_content(struct al_req *r, void *ud);
+
+/* --- events (api_events.c) --------------------------------------------- */
+/* Appends one event (id and processed_at assigned) to session's log inside
+ * the caller's transaction; publishes it to streams and the agent loop
+ * after commit via events_publish. Steals ev; *ret_ev borrows the stored one. */
+_must_check_ int events_append(struct hub *h, const char *session_id, json_t *ev, json_t **ret_stored);
+/* Sends a stored event to open streams of session (after commit). */
+void events_publish(struct hub *h, const char *session_id, json_t *ev);
+/* Ends every stream of session (terminated, deleted). */
+void events_close_streams(struct hub *h, const char *session_id);
+void streams_ping(struct hub *h);
+
+/* --- work queue (api_work.c) ------------------------------------------- */
+/* Enqueues a work item for a session (or a health check when session is
+ * NULL) inside the caller's transaction; wakes pollers after commit. */
+_must_check_ int work_enqueue(struct hub *h, const char *environment_id, json_t *session, json_t **ret_work);
+void work_wake(struct hub *h, const char *environment_id);
+void work_tick(struct hub *h);
+void work_poll_waiters_free(struct hub *h);
+int64_t workers_polling(struct hub *h, const char *environment_id);
+
+/* --- sessions ---------------------------------------------------------- */
+/* Sets session status (and updated_at) in the store if it changed. */
+_must_check_ int session_set_status(struct hub *h, const char *session_id, const char *status);
+json_t *session_load(struct hub *h, const char *session_id);   /* NULL if absent */
+
+/* --- agent loop (loop.c) ----------------------------------------------- */
+/* Called after a committed append of a user-side event; schedules a turn. */
+void loop_notify(struct hub *h, const char *session_id);
+void loop_start(struct hub *h);       /* resumes running sessions after restart */
+void loop_stop(struct hub *h);
