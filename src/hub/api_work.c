@@ -1,1 +1,617 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* The work queue (spec §3): long-poll, ack, heartbeat leases, stop, stats.
+ * State lives in the store; parked polls live here, one waiter per request,
+ * woken by an enqueue in their environment or by their own deadline. */
+#include <event2/event.h>
+#include <string.h>
+
+#include "../lib/base/log.h"
+#include "../lib/base/util.h"
+#include "hub.h"
+
+#define WORKERS_WINDOW_US (30LL * 1000000)
+#define WORKERS_SEEN_MAX  4096
+
+struct poll_waiter {
+    struct poll_waiter *next, *prev;
+    struct hub *h;
+    struct al_req *r;
+    char *env_id;
+    int64_t reclaim_us;
+    struct event *timer;
+};
+
+struct worker_seen {
+    struct worker_seen *next;
+    char *env_id, *worker_id;
+    int64_t last_us;     /* monotonic */
+};
+
+static json_t *work_public(json_t *w)
+{
+    w = api_public(w);
+    if (!json_object_get(w, "secret"))
+        json_object_set_new(w, "secret", json_null());
+    return w;
+}
+
+static char *now_str(void) { return now_rfc3339(); }
+
+int work_enqueue(struct hub *h, const char *environment_id, json_t *session, json_t **ret_work)
+{
+    _cleanup_free_ char *id = al_id_new("work"), *now = now_str();
+    json_t *data, *md;
+
+    if (session) {
+        data = json_pack("{s:s, s:O}", "type", "session", "id", json_object_get(session, "id"));
+        md = json_deep_copy(json_object_get(session, "metadata"));
+    } else {
+        _cleanup_free_ char *hc = al_id_new("hc");
+        data = json_pack("{s:s, s:s}", "type", "healthcheck", "id", hc);
+        md = json_object();
+    }
+    json_t *w = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:n, s:n, s:n, s:n, s:n, s:I, s:I}", "type", "work", "id",
+                          id, "environment_id", environment_id, "data", data, "state", "queued", "metadata",
+                          md ? md : json_object(), "created_at", now, "acknowledged_at", "started_at",
+                          "latest_heartbeat_at", "stop_requested_at", "stopped_at", "_delivered_us", (json_int_t) 0,
+                          "_lease_expires_us", (json_int_t) 0);
+    int e = al_store_put(h->store, AL_KIND_WORK, id, 0, w);
+    if (e < 0) {
+        json_decref(w);
+        return e;
+    }
+    *ret_work = w;
+    return 0;
+}
+
+static void waiter_free(struct poll_waiter *w)
+{
+    struct hub *h = w->h;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        h->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    h->nwaiters--;
+    event_free(w->timer);
+    free(w->env_id);
+    free(w);
+}
+
+static void record_worker(struct hub *h, const char *env_id, const char *worker_id)
+{
+    struct worker_seen **pp = &h->seen, *ws;
+    size_t n = 0;
+    int64_t now = al_mono_us();
+
+    if (!worker_id || !*worker_id || strlen(worker_id) > 256)
+        return;
+    for (; (ws = *pp); n++) {
+        if (now - ws->last_us > WORKERS_WINDOW_US || n >= WORKERS_SEEN_MAX) {
+            *pp = ws->next;
+            free(ws->env_id);
+            free(ws->worker_id);
+            free(ws);
+            continue;
+        }
+        if (!strcmp(ws->env_id, env_id) && !strcmp(ws->worker_id, worker_id)) {
+            ws->last_us = now;
+            return;
+        }
+        pp = &ws->next;
+    }
+    ws = al_xcalloc(1, sizeof(*ws));
+    ws->env_id = al_xstrdup(env_id);
+    ws->worker_id = al_xstrdup(worker_id);
+    ws->last_us = now;
+    ws->next = h->seen;
+    h->seen = ws;
+}
+
+int64_t workers_polling(struct hub *h, const char *environment_id)
+{
+    int64_t n = 0, now = al_mono_us();
+    for (struct worker_seen *ws = h->seen; ws; ws = ws->next)
+        n += now - ws->last_us <= WORKERS_WINDOW_US && !strcmp(ws->env_id, environment_id);
+    /* Parked polls count even if their worker sent no id. */
+    return n;
+}
+
+/* Hands out the oldest deliverable item of env, or returns -ENOENT. */
+static int deliver(struct hub *h, const char *env_id, int64_t reclaim_us, json_t **ret)
+{
+    int64_t now = al_now_us();
+    json_t *w = NULL;
+    int e = al_store_work_next(h->store, env_id, now - reclaim_us, &w);
+    if (e < 0)
+        return e;
+    json_object_set_new(w, "_delivered_us", json_integer(now));
+    e = al_store_put(h->store, AL_KIND_WORK, json_string_value(json_object_get(w, "id")), 0, w);
+    if (e < 0) {
+        json_decref(w);
+        return e;
+    }
+    json_t *data = json_object_get(w, "data");
+    if (!strcmp(json_string_value(json_object_get(data, "type")) ?: "", "session")) {
+        /* A fresh sessions token per delivery, carried in the secret. */
+        char *tok = auth_issue_session_token(h, env_id, json_string_value(json_object_get(data, "id")),
+                                             json_string_value(json_object_get(w, "id")));
+        if (!tok) {
+            json_decref(w);
+            return -EIO;
+        }
+        json_t *payload = json_pack("{s:s, s:s}", "sessions_token", tok, "api_base_url", h->url);
+        _cleanup_free_ char *text = json_dumps(payload, JSON_COMPACT);
+        _cleanup_free_ char *secret = al_b64url_encode(text, strlen(text));
+        explicit_bzero(tok, strlen(tok));
+        explicit_bzero(text, strlen(text));
+        free(tok);
+        json_decref(payload);
+        json_object_set_new(w, "secret", json_string(secret));
+    }
+    *ret = w;
+    return 0;
+}
+
+static void reply_work(struct al_req *r, json_t *w)
+{
+    json_t *pub = work_public(w);
+    al_reply_json(r, 200, pub);
+}
+
+static void waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct poll_waiter *w = arg;
+    struct al_req *r = w->r;
+    w->h->m.polls_empty++;
+    r->on_close = NULL;
+    waiter_free(w);
+    al_reply_json(r, 200, NULL);
+}
+
+static void waiter_on_close(struct al_req *r)
+{
+    waiter_free(r->parked);
+}
+
+void work_wake(struct hub *h, const char *environment_id)
+{
+    for (struct poll_waiter *w = h->waiters, *next; w; w = next) {
+        next = w->next;
+        if (strcmp(w->env_id, environment_id))
+            continue;
+        json_t *item = NULL;
+        int e = deliver(h, environment_id, w->reclaim_us, &item);
+        if (e == -ENOENT)
+            return;
+        struct al_req *r = w->r;
+        r->on_close = NULL;
+        waiter_free(w);
+        if (e < 0) {
+            api_store_error(r, e);
+            continue;
+        }
+        h->m.polls_woken++;
+        reply_work(r, item);
+    }
+}
+
+void work_poll_waiters_free(struct hub *h)
+{
+    while (h->waiters) {
+        struct al_req *r = h->waiters->r;
+        r->on_close = NULL;
+        waiter_free(h->waiters);
+        al_reply_json(r, 200, NULL);
+    }
+    while (h->seen) {
+        struct worker_seen *ws = h->seen;
+        h->seen = ws->next;
+        free(ws->env_id);
+        free(ws->worker_id);
+        free(ws);
+    }
+}
+
+/* Expired leases return their items to the queue (the old holder's next
+ * heartbeat gets 412); an item whose stop was requested just stops. */
+void work_tick(struct hub *h)
+{
+    json_t *expired = json_array(), *w;
+    size_t i;
+    int64_t now = al_now_us();
+
+    if (al_store_work_expired(h->store, now, expired) < 0 || json_array_size(expired) == 0) {
+        json_decref(expired);
+        return;
+    }
+    if (al_store_begin(h->store) < 0) {
+        json_decref(expired);
+        return;
+    }
+    json_array_foreach(expired, i, w) {
+        const char *id = json_string_value(json_object_get(w, "id"));
+        bool stopping = !strcmp(json_string_value(json_object_get(w, "state")), "stopping");
+        if (stopping) {
+            _cleanup_free_ char *ts = now_str();
+            json_object_set_new(w, "state", json_string("stopped"));
+            json_object_set_new(w, "stopped_at", json_string(ts));
+        } else {
+            json_object_set_new(w, "state", json_string("queued"));
+            json_object_set_new(w, "_last_heartbeat", json_null());
+            json_object_set_new(w, "_delivered_us", json_integer(0));
+        }
+        json_object_set_new(w, "_lease_expires_us", json_integer(0));
+        if (al_store_put(h->store, AL_KIND_WORK, id, 0, w) < 0)
+            continue;   /* the commit below fails too; the next tick retries */
+        h->m.leases_expired++;
+        al_log(AL_INFO, "work.lease_expired", AL_STR("work", id), AL_STR("to", stopping ? "stopped" : "queued"));
+    }
+    if (al_store_commit(h->store) == 0)
+        json_array_foreach(expired, i, w) work_wake(h, json_string_value(json_object_get(w, "environment_id")));
+    json_decref(expired);
+}
+
+static bool int_param(struct al_req *r, const char *name, int64_t min, int64_t max, int64_t def, int64_t *ret)
+{
+    const char *v = al_query_get(&r->query, name);
+    *ret = def;
+    if (!v)
+        return true;
+    if (al_parse_i64(v, min, INT64_MAX, ret) < 0) {
+        al_reply_error(r, 400, "invalid_request_error", "invalid_parameter", "%s: must be an integer >= %lld", name,
+                       (long long) min);
+        return false;
+    }
+    if (*ret > max)
+        *ret = max;
+    return true;
+}
+
+void h_work_poll(struct al_req *r, void *ud)
+{
+    API_BEGIN(r, ud);
+    int64_t block_ms, reclaim_ms;
+    json_t *env, *item = NULL;
+
+    if (!auth_require_env(r, r->params[0], false, false) || !int_param(r, "block_ms", 0, 999, 0, &block_ms) ||
+        !int_param(r, "reclaim_older_than_ms", 0, INT32_MAX, 5000, &reclaim_ms) || !(env = env_load(h, r, r->params[0])))
+        return;
+    json_decref(env);
+    h->m.polls++;
+    record_worker(h, r->params[0], al_req_header(r, "Anthropic-Worker-ID"));
+    int e = deliver(h, r->params[0], reclaim_ms * 1000, &item);
+    if (e == 0) {
+        reply_work(r, item);
+        return;
+    }
+    if (e != -ENOENT) {
+        api_store_error(r, e);
+        return;
+    }
+    if (block_ms == 0 || (int64_t) h->nwaiters >= h->cfg.max_poll_waiters) {
+        h->m.polls_empty++;
+        al_reply_json(r, 200, NULL);
+        return;
+    }
+    struct poll_waiter *w = al_xcalloc(1, sizeof(*w));
+    w->h = h;
+    w->r = r;
+    w->env_id = al_xstrdup(r->params[0]);
+    w->reclaim_us = reclaim_ms * 1000;
+    w->timer = evtimer_new(h->base, waiter_timeout, w);
+    struct timeval tv = { block_ms / 1000, (block_ms % 1000) * 1000 };
+    evtimer_add(w->timer, &tv);
+    /* Append at the tail so that the longest waiter is served first. */
+    struct poll_waiter **pp = &h->waiters, *prev = NULL;
+    while (*pp) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    w->prev = prev;
+    *pp = w;
+    h->nwaiters++;
+    al_req_park(r, waiter_on_close, w);
+}
+
+/* Loads work item params[1] of environment params[0], or replies 404. */
+static json_t *work_load(struct hub *h, struct al_req *r)
+{
+    json_t *w = NULL;
+    int e = al_store_get(h->store, AL_KIND_WORK, r->params[1], 0, &w);
+    if (e == 0 && strcmp(json_string_value(json_object_get(w, "environment_id")), r->params[0])) {
+        json_decref(w);
+        e = -ENOENT;
+    }
+    if (e == -ENOENT)
+        api_not_found(r, "work");
+    else if (e < 0)
+        api_store_error(r, e);
+    return e < 0 ? NULL : w;
+}
+
+/* Per-item calls take the environment key or the item's sessions token. */
+static bool item_scope(struct al_req *r, json_t *w)
+{
+    struct principal *p = r->auth;
+    if (p->kind == PRINCIPAL_SESSION_TOKEN) {
+        const char *sid = json_string_value(json_object_get(json_object_get(w, "data"), "id"));
+        if (!sid || strcmp(sid, p->session_id)) {
+            api_not_found(r, "work");
+            return false;
+        }
+    }
+    return true;
+}
+
+static int save(struct hub *h, struct al_req *r, json_t *w)
+{
+    int e = al_store_put(h->store, AL_KIND_WORK, json_string_value(json_object_get(w, "id")), 0, w);
+    if (e < 0)
+        api_store_error(r, e);
+    return e;
+}
+
+void h_work_ack(struct al_req *r, void *ud)
+{
+    API_BEGIN(r, ud);
+    json_t *w;
+    if (!auth_require_env(r, r->params[0], false, true) || !(w = work_load(h, r)))
+        return;
+    if (!item_scope(r, w))
+        goto out;
+    const char *state = json_string_value(json_object_get(w, "state"));
+    if (strcmp(state, "queued")) {
+        al_reply_error_details(r, 409, "conflict_error", "work item is not queued",
+                               json_pack("{s:s, s:s}", "error_code", "work_not_queued", "state", state), true);
+        goto out;
+    }
+    _cleanup_free_ char *now = now_str();
+    json_object_set_new(w, "state", json_string("starting"));
+    json_object_set_new(w, "acknowledged_at", json_string(now));
+    json_object_set_new(w, "_delivered_us", json_integer(0));
+    json_object_set_new(w, "_last_heartbeat", json_null());
+    json_object_set_new(w, "_lease_expires_us", json_integer(al_now_us() + h->cfg.lease_ttl_us));
+    if (save(h, r, w) == 0) {
+        h->m.acks++;
+        al_log(AL_INFO, "work.acked", AL_STR("work", r->params[1]));
+        reply_work(r, json_incref(w));
+    }
+out:
+    json_decref(w);
+}
+
+static json_t *heartbeat_state(json_t *w, bool extended, int64_t ttl_s)
+{
+    json_t *lh = json_object_get(w, "_last_heartbeat");
+    return json_pack("{s:s, s:O, s:b, s:I}", "state", json_string_value(json_object_get(w, "state")),
+                     "last_heartbeat", json_is_string(lh) ? lh : json_null(), "lease_extended", extended,
+                     "ttl_seconds", (json_int_t) ttl_s);
+}
+
+void h_work_heartbeat(struct al_req *r, void *ud)
+{
+    API_BEGIN(r, ud);
+    json_t *w;
+    int64_t ttl_s;
+
+    if (!auth_require_env(r, r->params[0], false, true) ||
+        !int_param(r, "desired_ttl_seconds", 1, 600, h->cfg.lease_ttl_us / 1000000, &ttl_s) || !(w = work_load(h, r)))
+        return;
+    if (!item_scope(r, w))
+        goto out;
+    if (ttl_s < 10)
+        ttl_s = 10;
+    const char *expected = al_query_get(&r->query, "expected_last_heartbeat");
+    const char *state = json_string_value(json_object_get(w, "state"));
+    const char *last = json_string_value(json_object_get(w, "_last_heartbeat"));
+    h->m.heartbeats++;
+
+    if (!strcmp(state, "stopped") || !strcmp(state, "stopping")) {
+        bool stopping = !strcmp(state, "stopping");
+        json_t *hb = heartbeat_state(w, stopping, ttl_s);
+        json_object_set_new(hb, "type", json_string("work_heartbeat"));
+        json_object_set_new(hb, "last_heartbeat", json_string(last ? last : ""));
+        al_reply_json(r, 200, hb);
+        goto out;
+    }
+    bool match = expected && (!strcmp(expected, "NO_HEARTBEAT") ? last == NULL : last && !strcmp(expected, last));
+    if (!strcmp(state, "queued") && (!expected || !strcmp(expected, "NO_HEARTBEAT"))) {
+        al_reply_error_details(r, 409, "conflict_error", "work item has not been acknowledged",
+                               json_pack("{s:s}", "error_code", "work_not_acknowledged"), true);
+        goto out;
+    }
+    if (!strcmp(state, "queued") || (expected && !match)) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "Heartbeat precondition failed: expected %.80s, actual was %.80s",
+                 expected ? expected : "NO_HEARTBEAT", last ? last : "NULL");
+        h->m.heartbeat_412++;
+        json_t *cs = heartbeat_state(w, false, ttl_s);
+        al_log(AL_INFO, "work.heartbeat_precondition_failed", AL_STR("work", r->params[1]), AL_STR("state", state));
+        al_reply_error_details(r, 412, "invalid_request_error", msg,
+                               json_pack("{s:s, s:o}", "error_code", "heartbeat_precondition_failed", "current_state", cs),
+                               false);
+        goto out;
+    }
+    /* Each heartbeat stores a new, distinct timestamp: the lease token. */
+    int64_t now = al_now_us();
+    char ts[AL_RFC3339_MAX];
+    al_rfc3339(now, ts);
+    if (last && !strcmp(last, ts))
+        al_rfc3339(now + 1, ts);
+    json_object_set_new(w, "_last_heartbeat", json_string(ts));
+    json_object_set_new(w, "latest_heartbeat_at", json_string(ts));
+    json_object_set_new(w, "_lease_expires_us", json_integer(now + ttl_s * 1000000));
+    if (!strcmp(state, "starting")) {
+        json_object_set_new(w, "state", json_string("active"));
+        json_object_set_new(w, "started_at", json_string(ts));
+    }
+    if (save(h, r, w) < 0)
+        goto out;
+    json_t *hb = heartbeat_state(w, true, ttl_s);
+    json_object_set_new(hb, "type", json_string("work_heartbeat"));
+    al_reply_json(r, 200, hb);
+out:
+    json_decref(w);
+}
+
+void h_work_stop(struct al_req *r, void *ud)
+{
+    API_BEGIN(r, ud);
+    json_t *w = NULL, *body = NULL;
+    if (!auth_require_env(r, r->params[0], true, true) || al_req_json(r, &body) < 0)
+        return;
+    json_t *force = json_object_get(body, "force");
+    if ((body && !json_is_object(body)) || (force && !json_is_boolean(force))) {
+        api_bad_field(r, "force", "must be a boolean");
+        goto out;
+    }
+    if (!(w = work_load(h, r)) || !item_scope(r, w))
+        goto out;
+    const char *state = json_string_value(json_object_get(w, "state"));
+    if (!strcmp(state, "stopped")) {
+        al_reply_error_details(r, 409, "conflict_error", "work item is already stopped",
+                               json_pack("{s:s}", "error_code", "work_already_stopped"), true);
+        goto out;
+    }
+    _cleanup_free_ char *now = now_str();
+    /* A graceful stop of an item nobody holds has nobody to wait for. */
+    if (json_is_true(force) || !strcmp(state, "queued")) {
+        json_object_set_new(w, "state", json_string("stopped"));
+        json_object_set_new(w, "stopped_at", json_string(now));
+        json_object_set_new(w, "_lease_expires_us", json_integer(0));
+    } else if (strcmp(state, "stopping")) {
+        json_object_set_new(w, "state", json_string("stopping"));
+        json_object_set_new(w, "stop_requested_at", json_string(now));
+    }
+    if (save(h, r, w) == 0) {
+        h->m.stops++;
+        al_log(AL_INFO, "work.stop", AL_STR("work", r->params[1]), AL_BOOL("force", json_is_true(force)),
+               AL_STR("state", json_string_value(json_object_get(w, "state"))));
+        reply_work(r, json_incref(w));
+    }
+out:
+    json_decref(w);
+    json_decref(body);
+}
+
+void h_work_get(struct al_req *r, void *ud)
+{
+    API_BEGIN(r, ud);
+    json_t *w;
+    if (!auth_require_api_key(r) || !(w = work_load(h, r)))
+        return;
+    reply_work(r, w);
+}
+
+void h_work_update(struct al_req *r, void *ud)
+{
+    API_BEGIN(r, ud);
+    json_t *w = NULL, *body = NULL;
+    char why[256];
+    if (!auth_require_api_key(r) || al_req_json(r, &body) < 0)
+        return;
+    json_t *md = json_object_get(body, "metadata");
+    if (!json_is_object(body) || !md || json_object_size(body) != 1) {
+        api_bad_field(r, "metadata", "is required and is the only field");
+        goto out;
+    }
+    if (!json_metadata_valid(md, why, sizeof(why))) {
+        al_reply_error(r, 400, "invalid_request_error", "invalid_metadata", "%s", why);
+        goto out;
+    }
+    if (!(w = work_load(h, r)))
+        goto out;
+    json_metadata_patch(json_object_get(w, "metadata"), md);
+    if (json_object_size(json_object_get(w, "metadata")) > 16) {
+        al_reply_error(r, 400, "invalid_request_error", "invalid_metadata", "metadata may have at most 16 keys");
+        goto out;
+    }
+    if (save(h, r, w) == 0)
+        reply_work(r, json_incref(w));
+out:
+    json_decref(w);
+    json_decref(body);
+}
+
+void h_work_list(struct al_req *r, void *ud)
+{
+    API_BEGIN(r, ud);
+    struct al_list_query q = { .kind = AL_KIND_WORK, .include_archived = true, .desc = true };
+    int64_t next;
+    if (!auth_require_env(r, r->params[0], false, false) || !api_page_params(r, 20, 100, &q.limit, &q.after_seq))
+        return;
+    q.parent = r->params[0];
+    json_t *data = json_array(), *v;
+    int e = al_store_list(h->store, &q, data, &next);
+    if (e < 0) {
+        json_decref(data);
+        api_store_error(r, e);
+        return;
+    }
+    size_t i;
+    json_array_foreach(data, i, v) {
+        json_t *p = work_public(json_incref(v));
+        json_object_set_new(p, "secret", json_null());
+        json_array_set_new(data, i, p);
+    }
+    al_reply_json(r, 200, api_page(data, next));
+}
+
+void h_work_stats(struct al_req *r, void *ud)
+{
+    API_BEGIN(r, ud);
+    json_t *env;
+    if (!auth_require_env(r, r->params[0], true, false) || !(env = env_load(h, r, r->params[0])))
+        return;
+    json_decref(env);
+    /* depth: waiting to be claimed (queued, not handed out within the
+     * reclaim window); pending: handed out by a poll, not yet acked. */
+    static const char *const queued[] = { "queued", NULL };
+    struct al_list_query q = { .kind = AL_KIND_WORK, .parent = r->params[0], .statuses = queued,
+                               .include_archived = true, .limit = 100000 };
+    json_t *items = json_array(), *v;
+    int64_t next, depth = 0, pending = 0, now = al_now_us();
+    const char *oldest = NULL;
+    int e = al_store_list(h->store, &q, items, &next);
+    if (e < 0) {
+        json_decref(items);
+        api_store_error(r, e);
+        return;
+    }
+    size_t i;
+    json_array_foreach(items, i, v) {
+        int64_t d = json_integer_value(json_object_get(v, "_delivered_us"));
+        if (d && now - d < 5000000)
+            pending++;
+        else
+            depth++;
+        if (!oldest)
+            oldest = json_string_value(json_object_get(v, "created_at"));
+    }
+    json_t *out = json_pack("{s:s, s:I, s:I, s:s?, s:I}", "type", "work_queue_stats", "depth", (json_int_t) depth,
+                            "pending", (json_int_t) pending, "oldest_queued_at", oldest, "workers_polling",
+                            (json_int_t) workers_polling(h, r->params[0]));
+    if (!oldest)
+        json_object_set_new(out, "oldest_queued_at", json_null());
+    json_decref(items);
+    al_reply_json(r, 200, out);
+}
+
+void h_work_healthcheck(struct al_req *r, void *ud)
+{
+    API_BEGIN(r, ud);
+    json_t *env, *w = NULL;
+    if (!auth_require_api_key(r) || !(env = env_load(h, r, r->params[0])))
+        return;
+    json_decref(env);
+    int e = work_enqueue(h, r->params[0], NULL, &w);
+    if (e < 0) {
+        api_store_error(r, e);
+        return;
+    }
+    work_wake(h, r->params[0]);
+    al_log(AL_INFO, "work.healthcheck", AL_STR("work", json_string_value(json_object_get(w, "id"))));
+    reply_work(r, w);
+}

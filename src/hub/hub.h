@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "../lib/base/macro.h"
+#include "../lib/base/opt.h"
 #include "../lib/http/server.h"
 #include "../lib/store/store.h"
 
@@ -64,12 +65,19 @@ struct hub {
     size_t nsubs;
     struct worker_seen *seen;     /* Anthropic-Worker-ID → last poll, for stats */
     struct agent_loop *loop;
+    json_t *pending;              /* [[session_id, event], ...] appended, not yet published */
     struct hub_metrics m;
 };
 
+/* Handler prologue: every /v1 handler authenticates before anything else. */
+#define API_BEGIN(r, ud)                  \
+    struct hub *h = (ud);                 \
+    if (!auth_authenticate(h, (r)))       \
+        return
+
 /* --- hub.c ------------------------------------------------------------- */
 int hub_main(int argc, char **argv);
-extern const struct al_opt hub_opts[];
+extern const struct al_opt hub_opts[];   /* see lib/base/opt.h */
 
 /* --- auth.c ------------------------------------------------------------ */
 /* Authenticates r; on failure replies 401 and returns false. */
@@ -157,8 +165,12 @@ void h_skill_version_content(struct al_req *r, void *ud);
  * the caller's transaction; publishes it to streams and the agent loop
  * after commit via events_publish. Steals ev; *ret_ev borrows the stored one. */
 _must_check_ int events_append(struct hub *h, const char *session_id, json_t *ev, json_t **ret_stored);
-/* Sends a stored event to open streams of session (after commit). */
-void events_publish(struct hub *h, const char *session_id, json_t *ev);
+/* Publishes the events appended since the last flush to open streams and
+ * the agent loop (call after commit), or forgets them (after rollback). */
+void events_flush(struct hub *h);
+void events_discard(struct hub *h);
+/* Checks one event param of a send (initial: of a session create). */
+bool event_param_valid(json_t *ev, bool initial, char *why, size_t n);
 /* Ends every stream of session (terminated, deleted). */
 void events_close_streams(struct hub *h, const char *session_id);
 void streams_ping(struct hub *h);

@@ -1,1 +1,359 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* The agent loop. Each session's progress is derived from its stored
+ * events (the current turn: newest user.message onwards), never from
+ * memory, so a restarted hub picks up where it stopped. A step appends
+ * events until the turn waits on something outside the hub: a tool result
+ * from the worker, or a confirmation from the user. Steps run from a
+ * deferred event, after the request that triggered them has committed. */
+#include <event2/event.h>
+#include <string.h>
+
+#include "../lib/base/log.h"
+#include "../lib/base/util.h"
+#include "hub.h"
+#include "model.h"
+
+#define STEP_MAX_ACTIONS 64   /* then yield to the loop and continue next tick */
+
+struct agent_loop {
+    struct hub *h;
+    json_t *due;              /* session id → true */
+    struct event *ev;
+};
+
+static const struct model_provider *const providers[] = { &model_scripted };
+
+static const struct model_provider *provider_for(json_t *agent)
+{
+    const char *id = json_string_value(json_object_get(json_object_get(agent, "model"), "id"));
+    for (size_t i = 0; id && i < AL_ELEMENTSOF(providers); i++)
+        if (providers[i]->matches(id))
+            return providers[i];
+    return NULL;
+}
+
+static const char *type_of(json_t *ev) { return json_string_value(json_object_get(ev, "type")) ?: ""; }
+
+/* Where the turn stands. */
+struct turn_state {
+    bool ended;               /* an end_turn idle was emitted */
+    bool interrupted;
+    bool running;             /* last status event is status_running */
+    json_t *open_call;        /* newest agent.tool_use without a result (borrowed) */
+    json_t *confirmation;     /* its user.tool_confirmation, if any (borrowed) */
+    bool waiting_announced;   /* a requires_action idle was emitted after the call */
+};
+
+static bool answers(json_t *ev, const char *call_id)
+{
+    const char *t = type_of(ev);
+    return (!strcmp(t, "user.tool_result") || !strcmp(t, "agent.tool_result")) &&
+           !strcmp(json_string_value(json_object_get(ev, "tool_use_id")) ?: "", call_id);
+}
+
+static void analyse(json_t *turn, struct turn_state *st)
+{
+    json_t *ev;
+    size_t i;
+
+    *st = (struct turn_state){ 0 };
+    json_array_foreach(turn, i, ev) {
+        const char *t = type_of(ev);
+        if (!strcmp(t, "session.status_running"))
+            st->running = true;
+        else if (!strcmp(t, "session.status_idle")) {
+            st->running = false;
+            const char *why = json_string_value(json_object_get(json_object_get(ev, "stop_reason"), "type"));
+            if (why && strcmp(why, "requires_action"))
+                st->ended = true;
+            else if (st->open_call)
+                st->waiting_announced = true;
+        } else if (!strcmp(t, "user.interrupt"))
+            st->interrupted = true;
+        else if (!strcmp(t, "agent.tool_use")) {
+            st->open_call = ev;
+            st->confirmation = NULL;
+            st->waiting_announced = false;
+        } else if (st->open_call && !strcmp(t, "user.tool_confirmation") &&
+                   !strcmp(json_string_value(json_object_get(ev, "tool_use_id")) ?: "",
+                           json_string_value(json_object_get(st->open_call, "id"))))
+            st->confirmation = ev;
+        else if (st->open_call && answers(ev, json_string_value(json_object_get(st->open_call, "id"))))
+            st->open_call = NULL;
+    }
+}
+
+/* The permission policy the agent gives tool name: always_allow, always_ask
+ * or auto, or "disabled". */
+static const char *policy_for(json_t *agent, const char *name)
+{
+    json_t *tools = json_object_get(agent, "tools"), *t, *c;
+    size_t i, j;
+    json_array_foreach(tools, i, t) {
+        if (strcmp(type_of(t), "agent_toolset_20260401"))
+            continue;
+        json_t *def = json_object_get(t, "default_config");
+        const char *policy = json_string_value(json_object_get(json_object_get(def, "permission_policy"), "type"));
+        bool enabled = !json_is_false(json_object_get(def, "enabled"));
+        json_array_foreach(json_object_get(t, "configs"), j, c) {
+            if (strcmp(json_string_value(json_object_get(c, "name")) ?: "", name))
+                continue;
+            if (json_is_boolean(json_object_get(c, "enabled")))
+                enabled = json_is_true(json_object_get(c, "enabled"));
+            const char *p = json_string_value(json_object_get(json_object_get(c, "permission_policy"), "type"));
+            if (p)
+                policy = p;
+        }
+        return enabled ? policy ? policy : "always_allow" : "disabled";
+    }
+    return "always_allow";
+}
+
+static int append(struct hub *h, const char *sid, json_t *ev, json_t **stored)
+{
+    return events_append(h, sid, ev, stored);
+}
+
+static int set_status(struct hub *h, const char *sid, const char *status)
+{
+    return session_set_status(h, sid, status);
+}
+
+static int emit_idle(struct hub *h, const char *sid, json_t *stop_reason)
+{
+    int e = append(h, sid, json_pack("{s:s, s:o, s:n}", "type", "session.status_idle", "stop_reason", stop_reason,
+                                     "stop_details"), NULL);
+    return e ? e : set_status(h, sid, "idle");
+}
+
+static int emit_running(struct hub *h, const char *sid)
+{
+    int e = append(h, sid, json_pack("{s:s}", "type", "session.status_running"), NULL);
+    return e ? e : set_status(h, sid, "running");
+}
+
+static int emit_text(struct hub *h, const char *sid, const char *type, const char *text)
+{
+    return append(h, sid, json_pack("{s:s, s:[{s:s, s:s}]}", "type", type, "content", "type", "text", "text", text), NULL);
+}
+
+/* One model turn: span start, the action's event(s), span end. Returns 1 to
+ * keep stepping, 0 when the turn now waits, or -errno. */
+static int model_turn(struct hub *h, const char *sid, json_t *agent, const struct model_provider *p, json_t *turn)
+{
+    struct model_action a;
+    json_t *start = NULL;
+    int e = p->next(agent, turn, &a), more = 1;
+    if (e < 0)
+        return e;
+    e = append(h, sid, json_pack("{s:s}", "type", "span.model_request_start"), &start);
+    const char *start_id = e == 0 ? json_string_value(json_object_get(start, "id")) : NULL;
+    _cleanup_free_ char *sid_copy = start_id ? al_xstrdup(start_id) : NULL;
+    json_t *after = NULL;   /* events that follow the span's end */
+
+    if (e < 0)
+        goto out;
+    switch (a.kind) {
+    case MODEL_MESSAGE:
+        e = emit_text(h, sid, "agent.message", a.text);
+        break;
+    case MODEL_END_TURN:
+        e = emit_text(h, sid, "agent.message", a.text && *a.text ? a.text : "(no directives)");
+        more = 0;
+        break;
+    case MODEL_MCP_CALL: {
+        json_t *call = NULL;
+        e = append(h, sid, json_pack("{s:s, s:s, s:s, s:O, s:s, s:{s:s}, s:n}", "type", "agent.mcp_tool_use", "name",
+                                     a.name, "mcp_server_name", a.server, "input", a.input, "evaluated_permission",
+                                     "allow", "evaluation", "type", "always_allow", "session_thread_id"), &call);
+        if (e == 0) {
+            _cleanup_free_ char *msg = al_xasprintf("MCP server \"%s\" is not reachable from this hub", a.server);
+            e = append(h, sid, json_pack("{s:s, s:O, s:[{s:s, s:s}], s:b}", "type", "agent.mcp_tool_result",
+                                         "mcp_tool_use_id", json_object_get(call, "id"), "content", "type", "text",
+                                         "text", msg, "is_error", 1), NULL);
+        }
+        break;
+    }
+    case MODEL_TOOL_USE: {
+        const char *policy = policy_for(agent, a.name);
+        const char *perm = !strcmp(policy, "always_ask") ? "ask" : !strcmp(policy, "disabled") ? "deny" : "allow";
+        json_t *eval = !strcmp(policy, "auto")
+                           ? json_pack("{s:s, s:{s:s}}", "type", "auto", "evaluated_permission", "type", "allow")
+                           : json_pack("{s:s}", "type", !strcmp(policy, "disabled") ? "always_allow" : policy);
+        json_t *call = NULL;
+        e = append(h, sid, json_pack("{s:s, s:s, s:O, s:s, s:o, s:n}", "type", "agent.tool_use", "name", a.name, "input",
+                                     a.input, "evaluated_permission", perm, "evaluation", eval, "session_thread_id"),
+                   &call);
+        if (e < 0)
+            break;
+        if (!strcmp(perm, "deny")) {
+            /* A denied call never reaches the worker; the server resolves it. */
+            _cleanup_free_ char *msg = al_xasprintf("tool %s is disabled for this agent", a.name);
+            e = append(h, sid, json_pack("{s:s, s:O, s:[{s:s, s:s}], s:b}", "type", "agent.tool_result", "tool_use_id",
+                                         json_object_get(call, "id"), "content", "type", "text", "text", msg,
+                                         "is_error", 1), NULL);
+        } else {
+            more = 0;
+            if (!strcmp(perm, "ask"))
+                after = json_pack("{s:s, s:[O]}", "type", "requires_action", "event_ids", json_object_get(call, "id"));
+        }
+        break;
+    }
+    }
+    if (e == 0)
+        e = append(h, sid, json_pack("{s:s, s:s, s:b, s:O}", "type", "span.model_request_end", "model_request_start_id",
+                                     sid_copy, "is_error", 0, "model_usage", a.usage), NULL);
+    if (e == 0 && a.kind == MODEL_END_TURN)
+        e = emit_idle(h, sid, json_pack("{s:s}", "type", "end_turn"));
+    if (e == 0 && after)
+        e = emit_idle(h, sid, TAKE_PTR(after));
+out:
+    json_decref(after);
+    model_action_done(&a);
+    return e < 0 ? e : more;
+}
+
+/* Advances one session by at most one action. Returns 1 when it should be
+ * stepped again, 0 when it waits or is done, -errno on failure. */
+static int step_once(struct hub *h, const char *sid)
+{
+    json_t *s = session_load(h, sid), *turn = json_array();
+    struct turn_state st;
+    int ret = 0;
+
+    if (!s || json_is_string(json_object_get(s, "archived_at")) ||
+        !strcmp(json_string_value(json_object_get(s, "status")) ?: "", "terminated"))
+        goto out;
+    if ((ret = al_store_event_turn(h->store, sid, turn)) < 0 || json_array_size(turn) == 0)
+        goto out;
+    analyse(turn, &st);
+    if (st.ended)
+        goto out;
+    json_t *agent = json_object_get(s, "agent");
+    if (st.interrupted) {
+        ret = emit_idle(h, sid, json_pack("{s:s}", "type", "end_turn"));
+        goto out;
+    }
+    if (st.open_call) {
+        const char *perm = json_string_value(json_object_get(st.open_call, "evaluated_permission")) ?: "allow";
+        const char *call_id = json_string_value(json_object_get(st.open_call, "id"));
+        if (strcmp(perm, "ask")) {
+            if (!st.running)
+                ret = emit_running(h, sid);
+            goto out;
+        }
+        if (!st.confirmation) {
+            if (!st.waiting_announced)
+                ret = emit_idle(h, sid, json_pack("{s:s, s:[s]}", "type", "requires_action", "event_ids", call_id));
+            goto out;
+        }
+        if (!strcmp(json_string_value(json_object_get(st.confirmation, "result")), "deny")) {
+            json_t *dm = json_object_get(st.confirmation, "deny_message");
+            _cleanup_free_ char *msg = json_is_string(dm) ? al_xasprintf("The user denied this tool call: %s",
+                                                                         json_string_value(dm))
+                                                          : al_xstrdup("The user denied this tool call.");
+            if (!st.running && (ret = emit_running(h, sid)) < 0)
+                goto out;
+            ret = append(h, sid, json_pack("{s:s, s:s, s:[{s:s, s:s}], s:b}", "type", "agent.tool_result", "tool_use_id",
+                                           call_id, "content", "type", "text", "text", msg, "is_error", 1), NULL);
+            ret = ret < 0 ? ret : 1;
+            goto out;
+        }
+        if (!st.running)
+            ret = emit_running(h, sid);
+        goto out;
+    }
+    const struct model_provider *p = provider_for(agent);
+    if (!st.running && (ret = emit_running(h, sid)) < 0)
+        goto out;
+    if (!p) {
+        const char *model = json_string_value(json_object_get(json_object_get(agent, "model"), "id")) ?: "?";
+        _cleanup_free_ char *msg = al_xasprintf("no model provider serves \"%s\" on this hub", model);
+        ret = append(h, sid, json_pack("{s:s, s:{s:s, s:s, s:{s:s}}}", "type", "session.error", "error", "type",
+                                       "model_request_failed_error", "message", msg, "retry_status", "type", "terminal"),
+                     NULL);
+        if (ret == 0)
+            ret = emit_idle(h, sid, json_pack("{s:s}", "type", "end_turn"));
+        goto out;
+    }
+    ret = model_turn(h, sid, agent, p, turn);
+out:
+    json_decref(turn);
+    json_decref(s);
+    return ret;
+}
+
+static void step(struct hub *h, const char *sid)
+{
+    for (int i = 0; i < STEP_MAX_ACTIONS; i++) {
+        if (al_store_begin(h->store) < 0)
+            return;
+        int r = step_once(h, sid);
+        if (r < 0) {
+            al_store_rollback(h->store);
+            events_discard(h);
+            al_log(AL_ERROR, "loop.step_failed", AL_STR("session", sid), AL_ERR(r));
+            return;
+        }
+        int c = al_store_commit(h->store);
+        if (c < 0) {
+            events_discard(h);
+            al_log(AL_ERROR, "loop.commit_failed", AL_STR("session", sid), AL_ERR(c));
+            return;
+        }
+        events_flush(h);
+        if (r == 0)
+            return;
+    }
+    loop_notify(h, sid);   /* more to do: continue on the next loop pass */
+}
+
+static void on_due(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent_loop *l = arg;
+    json_t *due = l->due;
+    const char *sid;
+    json_t *v;
+
+    l->due = json_object();
+    json_object_foreach(due, sid, v) step(l->h, sid);
+    json_decref(due);
+}
+
+void loop_notify(struct hub *h, const char *session_id)
+{
+    if (!h->loop)
+        return;
+    json_object_set_new(h->loop->due, session_id, json_true());
+    event_active(h->loop->ev, EV_TIMEOUT, 0);
+}
+
+void loop_start(struct hub *h)
+{
+    struct agent_loop *l = al_xcalloc(1, sizeof(*l));
+    json_t *running = json_array(), *s;
+    size_t i;
+
+    l->h = h;
+    l->due = json_object();
+    l->ev = event_new(h->base, -1, 0, on_due, l);
+    h->loop = l;
+    /* Sessions that were mid-turn when the hub stopped carry on. */
+    if (al_store_sessions_running(h->store, running) == 0)
+        json_array_foreach(running, i, s) {
+            al_log(AL_INFO, "loop.resume", AL_STR("session", json_string_value(json_object_get(s, "id"))));
+            loop_notify(h, json_string_value(json_object_get(s, "id")));
+        }
+    json_decref(running);
+}
+
+void loop_stop(struct hub *h)
+{
+    struct agent_loop *l = h->loop;
+    if (!l)
+        return;
+    event_free(l->ev);
+    json_decref(l->due);
+    free(l);
+    h->loop = NULL;
+}

@@ -33,8 +33,14 @@ char *al_rfc3339(int64_t us, char buf[static AL_RFC3339_MAX])
         sec--;
     }
     gmtime_r(&sec, &tm);
-    size_t k = strftime(buf, AL_RFC3339_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + k, AL_RFC3339_MAX - k, ".%06ldZ", frac);
+    /* Not strftime's %Y: it does not pad years before 1000 to the four
+     * digits RFC 3339 requires, and al_rfc3339_parse would reject them. */
+    char tmp[96];
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    size_t n = strnlen(tmp, AL_RFC3339_MAX - 1);
+    memcpy(buf, tmp, n);
+    buf[n] = '\0';
     return buf;
 }
 

@@ -37,3 +37,18 @@ void al_response_done(struct al_response *resp);
  * cb returns < 0, or an error. Returns 0 on a clean end. */
 typedef int (*al_client_sse_cb)(const char *event, const char *data, size_t len, void *ud);
 _must_check_ int al_client_sse(const struct al_client *c, const char *path, al_client_sse_cb cb, void *ud);
+
+/* Like al_client_sse, with two additions. on_open (may be NULL) runs once,
+ * when a 2xx response's headers have arrived and before any event is read:
+ * the place to list history so that nothing falls between the list and the
+ * stream (a blocking request on another handle is fine there); its negative
+ * value stops the stream and is returned. resp (may be NULL) receives the
+ * status; on a non-2xx answer also the error body (capped at 1 MiB), and
+ * -EPROTO is returned. The caller calls al_response_done(resp) either way. */
+_must_check_ int al_client_sse_ex(const struct al_client *c, const char *path,
+                                  int (*on_open)(void *ud), al_client_sse_cb cb, void *ud,
+                                  struct al_response *resp);
+
+/* Percent-encodes s for a path segment or a query value (RFC 3986
+ * unreserved characters pass through). Caller frees. */
+char *al_client_escape(const char *s);

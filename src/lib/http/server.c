@@ -35,6 +35,8 @@ static void req_free(struct al_req *r)
     for (size_t i = 0; i < AL_ROUTE_MAX_PARAMS; i++)
         free(r->params[i]);
     al_query_clear(&r->query);
+    if (r->auth && r->srv->cfg.free_auth)
+        r->srv->cfg.free_auth(r->auth);
     r->srv->open--;
     free(r);
 }

@@ -51,6 +51,7 @@ struct al_http_server_config {
     size_t max_body;                  /* default JSON body cap */
     size_t max_body_hard;             /* evhttp's connection-level cap */
     int64_t idle_timeout_s;
+    void (*free_auth)(void *auth);    /* releases al_req.auth at request end */
 };
 
 /* Binds addr ("127.0.0.1:0", "[::1]:8080") and starts serving. *ret_bound

@@ -548,14 +548,35 @@ int al_store_event_by_tool_use(struct al_store *st, const char *session_id, cons
     return r;
 }
 
-int al_store_event_by_id(struct al_store *st, const char *event_id, json_t **ret)
+int al_store_event_by_id(struct al_store *st, const char *session_id, const char *event_id, json_t **ret)
 {
-    sqlite3_stmt *s = stmt(st, "SELECT body FROM events WHERE id=?1");
+    sqlite3_stmt *s = stmt(st, "SELECT body FROM events WHERE id=?1 AND session_id=?2");
     bind_text(s, 1, event_id);
+    bind_text(s, 2, session_id);
     int rc = sqlite3_step(s);
     int r = rc == SQLITE_ROW ? row_json(s, 0, ret) : rc == SQLITE_DONE ? -ENOENT : sqlerr(st, rc, "event_id");
     sqlite3_reset(s);
     return r;
+}
+
+static int collect_all(struct al_store *st, sqlite3_stmt *s, json_t *out)
+{
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        json_t *j;
+        if (row_json(s, 0, &j) == 0)
+            json_array_append_new(out, j);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : sqlerr(st, rc, "scan");
+}
+
+int al_store_event_turn(struct al_store *st, const char *session_id, json_t *out)
+{
+    sqlite3_stmt *s = stmt(st, "SELECT body FROM events WHERE session_id=?1 AND seq >= (SELECT MAX(seq) FROM events"
+                               " WHERE session_id=?1 AND type='user.message') ORDER BY seq");
+    bind_text(s, 1, session_id);
+    return collect_all(st, s, out);
 }
 
 int al_store_event_delete_session(struct al_store *st, const char *session_id)
@@ -578,18 +599,6 @@ int al_store_work_next(struct al_store *st, const char *env_id, int64_t reclaim_
     int r = rc == SQLITE_ROW ? row_json(s, 0, ret) : rc == SQLITE_DONE ? -ENOENT : sqlerr(st, rc, "work_next");
     sqlite3_reset(s);
     return r;
-}
-
-static int collect_all(struct al_store *st, sqlite3_stmt *s, json_t *out)
-{
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *j;
-        if (row_json(s, 0, &j) == 0)
-            json_array_append_new(out, j);
-    }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : sqlerr(st, rc, "scan");
 }
 
 int al_store_work_expired(struct al_store *st, int64_t now_us, json_t *out)

@@ -101,7 +101,12 @@ _must_check_ int al_store_event_list(struct al_store *st, const struct al_event_
  * user.custom_tool_result, agent.tool_result) or -ENOENT. */
 _must_check_ int al_store_event_by_tool_use(struct al_store *st, const char *session_id, const char *type,
                                             const char *tool_use_id, json_t **ret);
-_must_check_ int al_store_event_by_id(struct al_store *st, const char *event_id, json_t **ret);
+/* The event event_id of session_id, or -ENOENT. */
+_must_check_ int al_store_event_by_id(struct al_store *st, const char *session_id, const char *event_id,
+                                      json_t **ret);
+/* The current turn of a session: its newest user.message and every event
+ * after it, ascending. Empty when the session has no user.message. */
+_must_check_ int al_store_event_turn(struct al_store *st, const char *session_id, json_t *out);
 _must_check_ int al_store_event_delete_session(struct al_store *st, const char *session_id);
 
 /* Work queue helpers: the oldest item of env in state "queued" whose
