@@ -126,6 +126,7 @@ void h_session_create(struct al_req *r, void *ud)
 {
     API_BEGIN(r, ud);
     json_t *body = NULL, *env = NULL, *agent = NULL, *work = NULL;
+    _cleanup_free_ char *id = NULL, *now = NULL;
     char why[256];
     static const char *const fields[] = { "agent", "environment_id", "initial_events", "metadata", "resources",
                                           "title", "vault_ids", "budget", NULL };
@@ -198,7 +199,8 @@ void h_session_create(struct al_req *r, void *ud)
     if (!(agent = resolve_agent(h, r, json_object_get(body, "agent"))))
         goto out;
 
-    _cleanup_free_ char *id = al_id_new("sesn"), *now = now_rfc3339();
+    id = al_id_new("sesn");
+    now = now_rfc3339();
     json_t *res_out = json_array();
     json_array_foreach(resources, i, v) {
         _cleanup_free_ char *rid = al_id_new("sesrsc");
@@ -330,6 +332,7 @@ void h_session_update(struct al_req *r, void *ud)
 {
     API_BEGIN(r, ud);
     json_t *body = NULL, *s = NULL, *work = NULL;
+    _cleanup_free_ char *now = NULL;
     char why[256];
 
     if (!auth_require_api_key(r) || al_req_json(r, &body) < 0)
@@ -401,7 +404,7 @@ void h_session_update(struct al_req *r, void *ud)
             json_object_set(upd, k, v);
         }
     }
-    _cleanup_free_ char *now = now_rfc3339();
+    now = now_rfc3339();
     json_object_set_new(s, "updated_at", json_string(now));
     int e = al_store_begin(h->store);
     if (e == 0)

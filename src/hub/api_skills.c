@@ -32,6 +32,8 @@ static void create_version(struct hub *h, struct al_req *r, json_t *skill)
     const unsigned char *data = al_req_body(r, &n);
     struct al_skill_info info = { 0 };
     json_t *ver = NULL;
+    _cleanup_free_ char *now = NULL, *skill_id = NULL, *key = NULL;
+    bool created = !skill;
 
     if (!archive_type_ok(r))
         return;
@@ -55,8 +57,7 @@ static void create_version(struct hub *h, struct al_req *r, json_t *skill)
                        "SKILL.md needs a \"name:\" in its front matter");
         goto out;
     }
-    _cleanup_free_ char *now = now_rfc3339(), *skill_id = NULL;
-    bool created = !skill;
+    now = now_rfc3339();
     if (created) {
         const char *title = al_query_get(&r->query, "display_title");
         skill_id = al_id_new("skill");
@@ -72,7 +73,7 @@ static void create_version(struct hub *h, struct al_req *r, json_t *skill)
         vnum = pv + 1;
     char vid[32];
     snprintf(vid, sizeof(vid), "%lld", (long long) vnum);
-    _cleanup_free_ char *key = al_xasprintf("%s/%s", skill_id, vid);
+    key = al_xasprintf("%s/%s", skill_id, vid);
     ver = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:I, s:I}", "type", "skill_version", "id", vid,
                     "skill_id", skill_id, "name", info.name, "description", info.description, "directory",
                     info.directory, "version", vid, "created_at", now, "size_bytes", (json_int_t) n,

@@ -357,6 +357,7 @@ void h_work_ack(struct al_req *r, void *ud)
 {
     API_BEGIN(r, ud);
     json_t *w;
+    _cleanup_free_ char *now = NULL;
     if (!auth_require_env(r, r->params[0], false, true) || !(w = work_load(h, r)))
         return;
     if (!item_scope(r, w))
@@ -367,7 +368,7 @@ void h_work_ack(struct al_req *r, void *ud)
                                json_pack("{s:s, s:s}", "error_code", "work_not_queued", "state", state), true);
         goto out;
     }
-    _cleanup_free_ char *now = now_str();
+    now = now_str();
     json_object_set_new(w, "state", json_string("starting"));
     json_object_set_new(w, "acknowledged_at", json_string(now));
     json_object_set_new(w, "_delivered_us", json_integer(0));
@@ -460,6 +461,7 @@ void h_work_stop(struct al_req *r, void *ud)
 {
     API_BEGIN(r, ud);
     json_t *w = NULL, *body = NULL;
+    _cleanup_free_ char *now = NULL;
     if (!auth_require_env(r, r->params[0], true, true) || al_req_json(r, &body) < 0)
         return;
     json_t *force = json_object_get(body, "force");
@@ -475,7 +477,7 @@ void h_work_stop(struct al_req *r, void *ud)
                                json_pack("{s:s}", "error_code", "work_already_stopped"), true);
         goto out;
     }
-    _cleanup_free_ char *now = now_str();
+    now = now_str();
     /* A graceful stop of an item nobody holds has nobody to wait for. */
     if (json_is_true(force) || !strcmp(state, "queued")) {
         json_object_set_new(w, "state", json_string("stopped"));

@@ -224,6 +224,8 @@ int hub_main(int argc, char **argv)
     struct hub h = { 0 };
     struct al_opts_result res;
     enum al_log_level lvl = AL_INFO;
+    _cleanup_free_ char *db = NULL;
+    _cleanup_free_ struct al_route *rt = NULL;
     int r, rc = 1;
 
     if (al_opts_load(hub_opts, &h.cfg, argc, argv, &res) < 0)
@@ -256,14 +258,14 @@ int hub_main(int argc, char **argv)
     }
     if (load_api_key(&h) < 0)
         goto out;
-    _cleanup_free_ char *db = al_xasprintf("%s/airlock.db", h.cfg.data_dir);
+    db = al_xasprintf("%s/airlock.db", h.cfg.data_dir);
     r = al_store_open(db, h.cfg.sync_full, &h.store);
     if (r < 0) {
         al_log_errno(AL_ERROR, r, "hub.store_open", AL_STR("path", db));
         goto out;
     }
     h.base = event_base_new();
-    _cleanup_free_ struct al_route *rt = build_routes();
+    rt = build_routes();
     struct al_http_server_config hc = {
         .routes = rt, .ud = &h, .max_body = (size_t) h.cfg.max_body, .max_body_hard = 40u << 20,
         .idle_timeout_s = 0, .free_auth = free_auth,
