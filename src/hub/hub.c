@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "../lib/base/log.h"
@@ -219,6 +220,17 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void free_auth(void *p) { principal_free(p); }
 
+/* Parked long-polls and event streams are one descriptor each: take the
+ * hard limit so that tens of thousands of them fit. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void) setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int hub_main(int argc, char **argv)
 {
     struct hub h = { 0 };
@@ -248,6 +260,7 @@ int hub_main(int argc, char **argv)
         goto out;
     }
     al_log_setup("hub", lvl, 2);
+    raise_nofile();
     struct sigaction sa = { .sa_handler = SIG_IGN };
     sigaction(SIGPIPE, &sa, NULL);
 
