@@ -12,6 +12,7 @@
 #include "../lib/base/opt.h"
 #include "../lib/http/server.h"
 #include "../lib/store/store.h"
+#include "validate.h"
 
 struct event_base;
 struct event;
@@ -95,7 +96,6 @@ char *auth_issue_session_token(struct hub *h, const char *environment_id, const 
 /* --- json.c: object helpers shared by the API handlers ----------------- */
 char *now_rfc3339(void);                        /* caller frees */
 json_t *api_public(json_t *obj);                /* copy without "_" fields; steals obj */
-bool json_metadata_valid(json_t *md, char *why, size_t whylen);
 /* Applies a metadata patch (null or "" deletes) to *md. */
 void json_metadata_patch(json_t *md, json_t *patch);
 /* Reads limit (1..max, default def) and page (an opaque cursor) from the query.
@@ -169,8 +169,7 @@ _must_check_ int events_append(struct hub *h, const char *session_id, json_t *ev
  * the agent loop (call after commit), or forgets them (after rollback). */
 void events_flush(struct hub *h);
 void events_discard(struct hub *h);
-/* Checks one event param of a send (initial: of a session create). */
-bool event_param_valid(json_t *ev, bool initial, char *why, size_t n);
+
 /* Ends every stream of session (terminated, deleted). */
 void events_close_streams(struct hub *h, const char *session_id);
 void streams_ping(struct hub *h);

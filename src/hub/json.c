@@ -27,34 +27,6 @@ json_t *api_public(json_t *obj)
     return out;
 }
 
-bool json_metadata_valid(json_t *md, char *why, size_t whylen)
-{
-    const char *k;
-    json_t *v;
-
-    if (!json_is_object(md)) {
-        snprintf(why, whylen, "metadata must be an object of strings");
-        return false;
-    }
-    if (json_object_size(md) > 16) {
-        snprintf(why, whylen, "metadata may have at most 16 keys");
-        return false;
-    }
-    json_object_foreach(md, k, v) {
-        if (strlen(k) == 0 || strlen(k) > 64) {
-            snprintf(why, whylen, "metadata keys must be 1 to 64 characters");
-            return false;
-        }
-        if (json_is_null(v))
-            continue;
-        if (!json_is_string(v) || json_string_length(v) > 512) {
-            snprintf(why, whylen, "metadata value of \"%.64s\" must be a string of at most 512 characters", k);
-            return false;
-        }
-    }
-    return true;
-}
-
 void json_metadata_patch(json_t *md, json_t *patch)
 {
     const char *k;

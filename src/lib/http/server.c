@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../base/json.h"
 #include "../base/log.h"
 #include "../base/util.h"
 #include "server.h"
@@ -241,25 +242,14 @@ int al_req_json(struct al_req *r, json_t **ret)
     size_t cap = r->route && r->route->max_body ? r->route->max_body : r->srv->cfg.max_body;
     size_t n;
     const unsigned char *body = al_req_body(r, &n);
-    json_error_t err;
+    char why[256];
+    int e = al_json_decode(body, n, cap, ret, why, sizeof(why));
 
-    if (n > cap) {
-        al_reply_error(r, 413, "invalid_request_error", "request_too_large",
-                       "request body is %zu bytes; the limit is %zu", n, cap);
-        return -EMSGSIZE;
-    }
-    if (n == 0) {
-        *ret = NULL;
-        return 0;
-    }
-    json_t *j = json_loadb((const char *) body, n, JSON_REJECT_DUPLICATES, &err);
-    if (!j) {
-        al_reply_error(r, 400, "invalid_request_error", "invalid_json", "request body is not valid JSON: %s",
-                       err.text);
-        return -EBADMSG;
-    }
-    *ret = j;
-    return 0;
+    if (e == -EMSGSIZE)
+        al_reply_error(r, 413, "invalid_request_error", "request_too_large", "%s", why);
+    else if (e < 0)
+        al_reply_error(r, 400, "invalid_request_error", "invalid_json", "%s", why);
+    return e;
 }
 
 static void finish(struct al_req *r)
