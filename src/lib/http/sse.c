@@ -123,19 +123,24 @@ static int process_line(struct al_sse_reader *r, const char *line, size_t len, a
 
 int al_sse_reader_feed(struct al_sse_reader *r, const char *buf, size_t len, al_sse_event_cb cb, void *ud)
 {
-    size_t i = 0;
+    static const unsigned char bom[3] = { 0xEF, 0xBB, 0xBF };
 
-    if (!r->bom_checked && len > 0) {
-        /* The BOM may only appear at the very start of the stream. */
-        if (r->line_len + len >= 3 || len >= 3) {
-            if (r->line_len == 0 && len >= 3 && (unsigned char) buf[0] == 0xEF &&
-                (unsigned char) buf[1] == 0xBB && (unsigned char) buf[2] == 0xBF)
-                i = 3;
-            r->bom_checked = true;
-        }
-    }
-    for (; i < len; i++) {
+    for (size_t i = 0; i < len; i++) {
         char c = buf[i];
+        if (!r->bom_checked) {
+            /* The BOM may only appear at the very start of the stream, and
+             * may arrive split over several calls. Until the first byte
+             * that does not continue it, every byte so far is a BOM prefix
+             * held in line, so line_len says how much of it was seen. */
+            if ((unsigned char) c == bom[r->line_len]) {
+                if (r->line_len == 2) {
+                    r->line_len = 0;
+                    r->bom_checked = true;
+                    continue;
+                }
+            } else
+                r->bom_checked = true;
+        }
         if (r->last_cr) {
             r->last_cr = false;
             if (c == '\n')
