@@ -65,7 +65,26 @@ static int set(const struct al_opt *o, void *cfg, const char *val, const char *s
     return r;
 }
 
-static int load_file(const struct al_opt *t, void *cfg, const char *path)
+/* Sources in order of precedence. A list option accumulates repeats within
+ * one source, but a later source replaces what an earlier one set, as every
+ * other option type does. src_of[] remembers, per option, the last source. */
+enum { SRC_DEFAULT = 1, SRC_FILE, SRC_ENV, SRC_FLAG };
+
+static int set_from(const struct al_opt *t, const struct al_opt *o, void *cfg, const char *val, const char *src,
+                    unsigned char *src_of, unsigned char now)
+{
+    if (o->type == AL_OPT_LIST && src_of[o - t] != now) {
+        char ***p = (char ***) ((char *) cfg + o->offset);
+        for (size_t i = 0; *p && (*p)[i]; i++)
+            free((*p)[i]);
+        free(*p);
+        *p = NULL;
+    }
+    src_of[o - t] = now;
+    return set(o, cfg, val, src);
+}
+
+static int load_file(const struct al_opt *t, void *cfg, const char *path, unsigned char *src_of)
 {
     FILE *f = fopen(path, "re");
     char line[4096], src[512];
@@ -101,7 +120,7 @@ static int load_file(const struct al_opt *t, void *cfg, const char *path)
             fclose(f);
             return -EINVAL;
         }
-        if (set(o, cfg, v, src) < 0) {
+        if (set_from(t, o, cfg, v, src, src_of, SRC_FILE) < 0) {
             fclose(f);
             return -EINVAL;
         }
@@ -114,12 +133,16 @@ int al_opts_load(const struct al_opt *table, void *cfg, int argc, char **argv, s
 {
     const char *config = NULL;
     char env[128];
+    size_t nopts = 0;
 
     *res = (struct al_opts_result){ 0 };
     res->args = al_xcalloc((size_t) argc + 1, sizeof(char *));
+    while (table[nopts].name)
+        nopts++;
+    _cleanup_free_ unsigned char *src_of = al_xcalloc(nopts + 1, 1);
 
     for (const struct al_opt *o = table; o->name; o++)
-        if (o->def && set(o, cfg, o->def, "default") < 0)
+        if (o->def && set_from(table, o, cfg, o->def, "default", src_of, SRC_DEFAULT) < 0)
             return -EINVAL;
 
     /* First pass: find --config and --help so the file is read before flags. */
@@ -137,13 +160,13 @@ int al_opts_load(const struct al_opt *table, void *cfg, int argc, char **argv, s
         return 0;
     if (!config)
         config = secure_getenv("AIRLOCK_CONFIG");
-    if (config && load_file(table, cfg, config) < 0)
+    if (config && load_file(table, cfg, config, src_of) < 0)
         return -EINVAL;
 
     for (const struct al_opt *o = table; o->name; o++) {
         env_name(o->name, env, sizeof(env));
         const char *v = secure_getenv(env);
-        if (v && *v && set(o, cfg, v, env) < 0)
+        if (v && *v && set_from(table, o, cfg, v, env, src_of, SRC_ENV) < 0)
             return -EINVAL;
     }
 
@@ -178,7 +201,7 @@ int al_opts_load(const struct al_opt *table, void *cfg, int argc, char **argv, s
             }
             val = argv[++i];
         }
-        if (set(o, cfg, val, "command line") < 0)
+        if (set_from(table, o, cfg, val, "command line", src_of, SRC_FLAG) < 0)
             return -EINVAL;
     }
     return 0;
