@@ -39,8 +39,9 @@ _must_check_ int al_b64_decode(const char *s, size_t len, unsigned char **ret, s
 /* Hex-encodes n bytes into out (2n+1 bytes). */
 void al_hex(const void *data, size_t n, char *out);
 
-/* Parses a non-negative decimal integer in [min, max] from the whole string.
- * Returns 0 or -EINVAL / -ERANGE. */
+/* Parses a decimal integer in [min, max] from the whole string: digits with
+ * an optional leading '-' (no '+', no spaces). Returns 0 or -EINVAL / -ERANGE;
+ * *ret is only written on success. */
 _must_check_ int al_parse_i64(const char *s, int64_t min, int64_t max, int64_t *ret);
 /* Parses a duration ("250ms", "5s", "2m", "1h", bare number = seconds) to µs. */
 _must_check_ int al_parse_duration_us(const char *s, int64_t *ret_us);
