@@ -4,6 +4,7 @@
  * Events are appended inside the caller's transaction and published to
  * streams only after it commits, so a client never sees an event that a
  * crash could take back. */
+#include <event2/event.h>
 #include <string.h>
 
 #include "../lib/base/log.h"
@@ -13,11 +14,15 @@
 
 #define STREAM_QUEUE_CAP (4u << 20)   /* bytes queued to a slow SSE client before it is dropped */
 
+/* An open stream. Streams end while others are being walked (a slow
+ * client, a terminated session), so ending only marks the record dead; the
+ * reaper unlinks and frees dead records on the next loop pass. */
 struct stream_sub {
-    struct stream_sub *next, *prev;
+    struct stream_sub *next;
     struct hub *h;
-    struct al_req *r;
+    struct al_req *r;          /* NULL once ended or closed by the client */
     char *session_id;
+    bool dead;
 };
 
 int events_append(struct hub *h, const char *session_id, json_t *ev, json_t **ret_stored)
@@ -39,30 +44,56 @@ int events_append(struct hub *h, const char *session_id, json_t *ev, json_t **re
     return 0;
 }
 
-static void sub_remove(struct stream_sub *s)
-{
-    struct hub *h = s->h;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        h->subs = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    h->nsubs--;
-    free(s->session_id);
-    free(s);
-}
-
 static void sub_end(struct stream_sub *s)
 {
-    struct al_req *r = s->r;
-    r->on_close = NULL;
-    sub_remove(s);
-    al_reply_stream_end(r);
+    if (s->dead)
+        return;
+    s->dead = true;
+    s->h->nsubs--;
+    if (s->r) {
+        struct al_req *r = TAKE_PTR(s->r);
+        r->on_close = NULL;
+        al_reply_stream_end(r);
+    }
+    event_active(s->h->reap_ev, EV_TIMEOUT, 0);
+}
+
+static void reap(evutil_socket_t fd, short what, void *arg)
+{
+    struct hub *h = arg;
+    struct stream_sub **pp = &h->subs;
+    while (*pp) {
+        struct stream_sub *s = *pp;
+        if (!s->dead) {
+            pp = &s->next;
+            continue;
+        }
+        *pp = s->next;
+        free(s->session_id);
+        free(s);
+    }
+}
+
+void events_init(struct hub *h)
+{
+    h->reap_ev = event_new(h->base, -1, 0, reap, h);
+}
+
+void events_done(struct hub *h)
+{
+    for (struct stream_sub *s = h->subs; s; s = s->next)
+        sub_end(s);
+    if (h->reap_ev) {
+        reap(-1, 0, h);
+        event_free(h->reap_ev);
+        h->reap_ev = NULL;
+    }
 }
 
 static void sub_write(struct stream_sub *s, const char *frame, size_t n)
 {
+    if (s->dead)
+        return;
     int e = al_reply_stream_write(s->r, frame, n, STREAM_QUEUE_CAP);
     if (e < 0) {
         s->h->m.sse_dropped++;
@@ -80,11 +111,9 @@ static void publish(struct hub *h, const char *session_id, json_t *ev)
     size_t n;
     _cleanup_free_ char *frame = al_sse_frame(type, data, strlen(data), &n);
 
-    for (struct stream_sub *s = h->subs, *next; s; s = next) {
-        next = s->next;
+    for (struct stream_sub *s = h->subs; s; s = s->next)
         if (!strcmp(s->session_id, session_id))
             sub_write(s, frame, n);
-    }
 }
 
 void events_flush(struct hub *h)
@@ -111,25 +140,24 @@ void events_discard(struct hub *h)
 
 void events_close_streams(struct hub *h, const char *session_id)
 {
-    for (struct stream_sub *s = h->subs, *next; s; s = next) {
-        next = s->next;
+    for (struct stream_sub *s = h->subs; s; s = s->next)
         if (!strcmp(s->session_id, session_id))
             sub_end(s);
-    }
 }
 
 void streams_ping(struct hub *h)
 {
     static const char ping[] = "event: ping\ndata: {}\n\n";
-    for (struct stream_sub *s = h->subs, *next; s; s = next) {
-        next = s->next;
+    for (struct stream_sub *s = h->subs; s; s = s->next)
         sub_write(s, ping, sizeof(ping) - 1);
-    }
 }
 
+/* The client went away; the server frees r after this returns. */
 static void on_stream_close(struct al_req *r)
 {
-    sub_remove(r->parked);
+    struct stream_sub *s = r->parked;
+    s->r = NULL;
+    sub_end(s);
 }
 
 /* Loads the session the principal may read; replies 404 otherwise. */
@@ -176,8 +204,6 @@ void h_events_stream(struct al_req *r, void *ud)
     sub->r = r;
     sub->session_id = al_xstrdup(r->params[0]);
     sub->next = h->subs;
-    if (h->subs)
-        h->subs->prev = sub;
     h->subs = sub;
     h->nsubs++;
     al_req_park(r, on_stream_close, sub);

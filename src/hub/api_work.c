@@ -199,12 +199,17 @@ void work_wake(struct hub *h, const char *environment_id)
 
 void work_poll_waiters_free(struct hub *h)
 {
-    while (h->waiters) {
-        struct al_req *r = h->waiters->r;
+    struct poll_waiter *w = TAKE_PTR(h->waiters), *next;
+    for (; w; w = next) {
+        next = w->next;
+        struct al_req *r = w->r;
         r->on_close = NULL;
-        waiter_free(h->waiters);
         al_reply_json(r, 200, NULL);
+        event_free(w->timer);
+        free(w->env_id);
+        free(w);
     }
+    h->nwaiters = 0;
     while (h->seen) {
         struct worker_seen *ws = h->seen;
         h->seen = ws->next;

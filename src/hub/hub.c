@@ -193,6 +193,8 @@ static int load_api_key(struct hub *h)
         else
             al_log(AL_INFO, "hub.api_key_loaded", AL_STR("path", path));
     }
+    if (!key)
+        return -EINVAL;
     al_sha256(key, strlen(key), h->api_key_hash);
     explicit_bzero(key, strlen(key));
     return 0;
@@ -296,6 +298,7 @@ int hub_main(int argc, char **argv)
     event_add(h.sigterm, NULL);
     event_add(h.sigint, NULL);
 
+    events_init(&h);
     work_tick(&h);
     loop_start(&h);
     al_log(AL_INFO, "hub.listening", AL_STR("url", h.url), AL_STR("data_dir", h.cfg.data_dir),
@@ -308,6 +311,7 @@ int hub_main(int argc, char **argv)
 out:
     loop_stop(&h);
     work_poll_waiters_free(&h);
+    events_done(&h);
     if (h.tick)
         event_free(h.tick);
     if (h.sigterm)

@@ -62,7 +62,8 @@ struct hub {
     struct event *sigterm, *sigint;
     struct poll_waiter *waiters;  /* parked long-polls, doubly linked */
     size_t nwaiters;
-    struct stream_sub *subs;      /* open SSE streams */
+    struct stream_sub *subs;      /* open SSE streams (dead ones until reaped) */
+    struct event *reap_ev;        /* frees ended streams on the next loop pass */
     size_t nsubs;
     struct worker_seen *seen;     /* Anthropic-Worker-ID → last poll, for stats */
     struct agent_loop *loop;
@@ -173,6 +174,8 @@ void events_discard(struct hub *h);
 /* Ends every stream of session (terminated, deleted). */
 void events_close_streams(struct hub *h, const char *session_id);
 void streams_ping(struct hub *h);
+void events_init(struct hub *h);
+void events_done(struct hub *h);   /* ends every stream */
 
 /* --- work queue (api_work.c) ------------------------------------------- */
 /* Enqueues a work item for a session (or a health check when session is
