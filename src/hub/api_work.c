@@ -547,7 +547,7 @@ void h_work_list(struct al_req *r, void *ud)
     API_BEGIN(r, ud);
     struct al_list_query q = { .kind = AL_KIND_WORK, .include_archived = true, .desc = true };
     int64_t next;
-    if (!auth_require_env(r, r->params[0], false, false) || !api_page_params(r, 20, 100, &q.limit, &q.after_seq))
+    if (!auth_require_env(r, r->params[0], true, false) || !api_page_params(r, 20, 100, &q.limit, &q.after_seq))
         return;
     q.parent = r->params[0];
     json_t *data = json_array(), *v;
