@@ -118,8 +118,7 @@ int64_t workers_polling(struct hub *h, const char *environment_id)
     return n;
 }
 
-/* Hands out the oldest deliverable item of env, or returns -ENOENT. */
-static int deliver(struct hub *h, const char *env_id, int64_t reclaim_us, json_t **ret)
+static int deliver_locked(struct hub *h, const char *env_id, int64_t reclaim_us, json_t **ret)
 {
     int64_t now = al_now_us();
     json_t *w = NULL;
@@ -152,6 +151,26 @@ static int deliver(struct hub *h, const char *env_id, int64_t reclaim_us, json_t
     }
     *ret = w;
     return 0;
+}
+
+/* Hands out the oldest deliverable item of env, or returns -ENOENT. The
+ * delivery mark and the item's sessions token commit together. */
+static int deliver(struct hub *h, const char *env_id, int64_t reclaim_us, json_t **ret)
+{
+    int e = al_store_begin(h->store);
+    if (e < 0)
+        return e;
+    e = deliver_locked(h, env_id, reclaim_us, ret);
+    if (e < 0) {
+        al_store_rollback(h->store);
+        return e;
+    }
+    e = al_store_commit(h->store);
+    if (e < 0) {
+        json_decref(*ret);
+        *ret = NULL;
+    }
+    return e;
 }
 
 static void reply_work(struct al_req *r, json_t *w)
