@@ -2,9 +2,10 @@
 /* Skill archive inspection for uploads: one libarchive pass over a zip or a
  * tar (gzip, bzip2, xz, lzma, lzip, zstd, lz4 or compress) that applies the
  * SDK worker's member rules (spec §7) and reads SKILL.md's front matter.
- * It is not an extractor. Pure: it reads only the caller's buffer, never the
- * file system, never runs helper programs, keeps no state and does not log,
- * so any thread may call it. It is CPU-bound (decompression is capped). */
+ * It is not an extractor. Pure: it reads only the caller's buffer (libc
+ * loads its C.UTF-8 locale once), never runs helper programs, keeps no state
+ * and does not log, so any thread may call it. It is CPU-bound, with the
+ * decompression it may do capped. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <locale.h>
@@ -21,6 +22,9 @@
  * names) that declared sizes do not count. Both give -E2BIG. */
 #define SKILL_UNPACKED_MAX ((uint64_t) 256 << 20)
 #define SKILL_STREAM_MAX   (SKILL_UNPACKED_MAX + ((uint64_t) 64 << 20))
+/* The SDK worker caps its member listing at 1 MiB; the names alone (one a
+ * line) must fit. */
+#define SKILL_NAMES_MAX    ((uint64_t) 1 << 20)
 
 struct comp {
     const char *p;
@@ -38,6 +42,7 @@ struct scan {
     struct archive *a;
     bool zip;
     size_t entries;      /* members seen, of any verdict */
+    uint64_t names;      /* bytes of a one-name-a-line listing */
     uint64_t unpacked;   /* declared sizes, plus SKILL.md bytes read beyond them */
     char *top;           /* top-level name of the first extracted member */
     bool top_is_dir;
@@ -116,8 +121,8 @@ _printf_(3, 4) static int fail(struct al_skill_info *info, int r, const char *fm
     return r;
 }
 
-/* Copies untrusted text for an error message: printable ASCII only, cut
- * with "..." so the message keeps its end. */
+/* Copies untrusted text for an error message: printable ASCII only, ending
+ * in "..." when it does not fit. */
 static const char *safe_text(const char *s, char *buf, size_t size)
 {
     size_t j = 0, i;
@@ -297,7 +302,7 @@ static char *parse_value(struct line rest, const char *s, size_t n, size_t *pos)
  * A repeated key keeps its last value, as most YAML loaders do. */
 static void parse_front_matter(const char *s, size_t n, struct al_skill_info *info)
 {
-    size_t pos = 0, body, end;
+    size_t pos = 0, body, end = 0;
     struct line l, rest;
 
     if (n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
@@ -380,10 +385,15 @@ static int charge(struct scan *s, uint64_t bytes)
     return 0;
 }
 
+static uint64_t entry_size(struct archive_entry *e)
+{
+    return archive_entry_size_is_set(e) && archive_entry_size(e) > 0 ? (uint64_t) archive_entry_size(e) : 0;
+}
+
 /* Reads the current member (at most AL_SKILL_MD_MAX bytes) into *buf. */
 static int read_md(struct scan *s, struct archive_entry *e, char **buf, size_t *n)
 {
-    int64_t declared = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+    uint64_t declared = entry_size(e);
     size_t got = 0;
 
     free(*buf);
@@ -399,7 +409,7 @@ static int read_md(struct scan *s, struct archive_entry *e, char **buf, size_t *
     }
     *n = got;
     /* Overlapping zip members can each inflate the same data: count it. */
-    return charge(s, got > (uint64_t) AL_MAX(declared, 0) ? got - (uint64_t) AL_MAX(declared, 0) : 0);
+    return charge(s, got > declared ? got - declared : 0);
 }
 
 /* Records an extracted member's place: the wrapper candidate, SKILL.md. */
@@ -453,7 +463,11 @@ static int scan_entry(struct scan *s, struct archive_entry *e)
         name = archive_entry_pathname_utf8(e);
     if (++s->entries > AL_SKILL_MAX_MEMBERS)
         return fail(s->info, -E2BIG, "archive has more than %d members", AL_SKILL_MAX_MEMBERS);
-    r = charge(s, archive_entry_size_is_set(e) ? (uint64_t) AL_MAX(archive_entry_size(e), 0) : 0);
+    s->names += (name ? strlen(name) : 0) + 1;
+    if (s->names > SKILL_NAMES_MAX)
+        return fail(s->info, -E2BIG, "member names add up to more than %u KiB",
+                    (unsigned) (SKILL_NAMES_MAX >> 10));
+    r = charge(s, entry_size(e));
     if (r < 0)
         return r;
 
@@ -479,11 +493,13 @@ static int scan_open(struct scan *s, const void *data, size_t n)
     if (!s->a)
         return fail(s->info, -ENOMEM, "out of memory");
     if (archive_read_support_format_tar(s->a) != ARCHIVE_OK ||
-        archive_read_support_format_zip(s->a) != ARCHIVE_OK ||
+        archive_read_support_format_zip_seekable(s->a) != ARCHIVE_OK ||
         archive_read_support_filter_compress(s->a) != ARCHIVE_OK)
         return fail(s->info, -ENOMEM, "cannot set up the archive reader");
-    /* Each filter only when its library is linked in: otherwise libarchive
-     * would run an external program, which this module must never do. */
+    /* Zip is read from its central directory, as unzip does, so both see
+     * the same members. Each filter is enabled only when its library is
+     * linked in: otherwise libarchive would run an external program, which
+     * this module must never do. */
     if (archive_zlib_version())
         (void) archive_read_support_filter_gzip(s->a);
     if (archive_bzlib_version())
