@@ -24,6 +24,19 @@ static bool archive_type_ok(struct al_req *r)
     return false;
 }
 
+/* A worker names the skill's directory after it, so it must be a plain
+ * file name. */
+static bool skill_name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 64 || !strcmp(name, ".") || !strcmp(name, ".."))
+        return false;
+    for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+            return false;
+    return true;
+}
+
 /* Validates the uploaded archive; on success stores a new version of skill
  * (creating the skill when it is NULL) and replies. */
 static void create_version(struct hub *h, struct al_req *r, json_t *skill)
@@ -52,9 +65,9 @@ static void create_version(struct hub *h, struct al_req *r, json_t *skill)
                        info.error[0] ? info.error : "not a readable zip or tar archive");
         goto out;
     }
-    if (!info.name || !*info.name) {
+    if (!skill_name_valid(info.name)) {
         al_reply_error(r, 400, "invalid_request_error", "invalid_skill_archive",
-                       "SKILL.md needs a \"name:\" in its front matter");
+                       "SKILL.md needs a \"name:\" of 1 to 64 characters without slashes or line breaks");
         goto out;
     }
     now = now_rfc3339();
