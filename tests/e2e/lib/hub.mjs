@@ -14,9 +14,11 @@ export function tempDir(prefix = 'airlock-e2e-') {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-// startHub({ dataDir, args, env }) -> { url, apiKey, dataDir, proc, logs(), stop(), kill9(), exited }
-export async function startHub({ dataDir = tempDir(), args = [], env = {} } = {}) {
-  const proc = spawn(BIN, ['hub', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--ready-fd', '3', ...args], {
+// startHub({ dataDir, args, env, listen }) -> { url, apiKey, dataDir, proc, logs(), stop(), kill9(), exited }
+// listen: 'HOST:PORT' to restart a hub on the address a previous one had
+// (e.g. `new URL(hub.url).host`); the default picks a free port.
+export async function startHub({ dataDir = tempDir(), args = [], env = {}, listen = '127.0.0.1:0' } = {}) {
+  const proc = spawn(BIN, ['hub', '--listen', listen, '--data-dir', dataDir, '--ready-fd', '3', ...args], {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, AIRLOCK_API_KEY: '', ...env },
   });
@@ -112,4 +114,67 @@ export async function history(hub, sessionId, key = hub.apiKey) {
     if (!r.body.next_page) return out;
     page = r.body.next_page;
   }
+}
+
+// Opens GET /v1/sessions/{id}/events/stream with a raw fetch and parses the
+// SSE body as it arrives: { status, headers, raw, frames, events, closed,
+// waitFor(pred, {timeoutMs}), close() }. frames holds every block between
+// blank lines as { text, comment, event, data }; events holds the parsed
+// data of every frame with an event name other than "ping".
+export async function openStream(hub, sessionId, { key = hub.apiKey, query = '' } = {}) {
+  const ac = new AbortController();
+  const res = await fetch(`${hub.url}/v1/sessions/${sessionId}/events/stream${query}`, {
+    headers: { authorization: `Bearer ${key}` },
+    signal: ac.signal,
+  });
+  const s = { status: res.status, headers: res.headers, raw: '', frames: [], events: [], closed: false };
+  const waiters = new Set();
+  const notify = () => { for (const w of waiters) w(); };
+  const parse = (text) => {
+    const f = { text, comment: [], event: undefined, data: undefined };
+    for (const line of text.split('\n')) {
+      if (line.startsWith(':')) f.comment.push(line.slice(1));
+      else if (line.startsWith('event:')) f.event = line.slice(6).replace(/^ /, '');
+      else if (line.startsWith('data:')) f.data = (f.data === undefined ? '' : `${f.data}\n`) + line.slice(5).replace(/^ /, '');
+    }
+    s.frames.push(f);
+    if (f.event && f.event !== 'ping' && f.data !== undefined) {
+      try { s.events.push(JSON.parse(f.data)); } catch { /* the framing test looks at frames */ }
+    }
+  };
+  (async () => {
+    const dec = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        const t = dec.decode(chunk, { stream: true });
+        s.raw += t;
+        buf += t;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          parse(buf.slice(0, i));
+          buf = buf.slice(i + 2);
+        }
+        notify();
+      }
+    } catch { /* aborted or reset */ }
+    s.closed = true;
+    notify();
+  })();
+  // Resolves with the first event (in stream order) satisfying pred.
+  s.waitFor = (pred, { timeoutMs = 30000, what = 'stream event' } = {}) => new Promise((resolve, reject) => {
+    const check = () => {
+      const hit = s.events.find(pred);
+      if (hit) { done(); resolve(hit); } else if (s.closed) { done(); reject(new Error(`stream closed before ${what}`)); }
+    };
+    const t = setTimeout(() => {
+      done();
+      reject(new Error(`timed out waiting for ${what}; saw ${s.events.map((e) => e.type).join(', ')}`));
+    }, timeoutMs);
+    const done = () => { clearTimeout(t); waiters.delete(check); };
+    waiters.add(check);
+    check();
+  });
+  s.close = () => ac.abort();
+  return s;
 }

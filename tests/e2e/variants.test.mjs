@@ -1,0 +1,479 @@
+// The interop variants of spec §12 step 5, each against its own hub and its
+// own unmodified SDK worker process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { startHub, setup, client, http, history, until, tempDir, openStream } from './lib/hub.mjs';
+import { startWorker } from './lib/worker.mjs';
+
+const text = (ev) => (ev.content ?? []).map((b) => b.text ?? '').join('');
+const message = (t) => ({ type: 'user.message', content: [{ type: 'text', text: t }] });
+const hubEvents = (hub) => hub.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+// Runs fn(ctx) against a fresh hub (ctx.hub; a test that restarts the hub
+// replaces it), an environment with a key, and a scripted agent. ctx.worker()
+// starts SDK workers and ctx.workdir() makes directories; all are stopped or
+// removed afterwards, workers before the hub, and both must exit cleanly.
+async function scenario({ hubArgs = [], agent = {} } = {}, fn) {
+  const hub = await startHub({ args: hubArgs });
+  const dirs = [];
+  const workers = [];
+  const ctx = {
+    hub,
+    hubArgs,
+    workdir() {
+      const d = tempDir('airlock-e2e-wd-');
+      dirs.push(d);
+      return d;
+    },
+    worker(opts = {}) {
+      const w = startWorker({ hub: ctx.hub, environmentId: ctx.environment.id, envKey: ctx.envKey,
+        workdir: opts.workdir ?? ctx.workdir(), ...opts });
+      workers.push(w);
+      return w;
+    },
+  };
+  let failure;
+  try {
+    Object.assign(ctx, await setup(hub, { agent }));
+    ctx.envId = ctx.environment.id;
+    await fn(ctx);
+  } catch (e) {
+    failure = e;
+  }
+  for (const w of workers) {
+    try { await w.stop(); } catch (e) { failure ??= e; }
+  }
+  try { await ctx.hub.stop(); } catch (e) { failure ??= e; }
+  if (failure) {
+    for (const [i, w] of workers.entries()) failure.message += `\n--- worker ${i} log ---\n${w.logs()}`;
+    failure.message += `\n--- hub log ---\n${ctx.hub.logs()}`;
+  }
+  ctx.hub.cleanup();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  if (failure) throw failure;
+}
+
+async function newSession(ctx, lines) {
+  return ctx.client.beta.sessions.create({
+    agent: ctx.agent.id, environment_id: ctx.envId, initial_events: [message(lines.join('\n'))],
+  });
+}
+
+const waitHistory = (ctx, sid, pred, what, timeoutMs = 30000) =>
+  until(() => history(ctx.hub, sid), pred, { what, timeoutMs });
+const endedTurn = (h) => h.some((e) => e.type === 'session.status_idle' && e.stop_reason?.type === 'end_turn');
+
+// The work item of session sid, as the API key sees it.
+async function itemOf(ctx, sid) {
+  const list = await http(ctx.hub, 'GET', `/v1/environments/${ctx.envId}/work?limit=100`, { key: ctx.envKey });
+  assert.equal(list.status, 200);
+  const w = list.body.data.find((x) => x.data.id === sid);
+  assert.ok(w, `no work item for ${sid}`);
+  return w;
+}
+async function getItem(ctx, workId) {
+  const r = await http(ctx.hub, 'GET', `/v1/environments/${ctx.envId}/work/${workId}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+const waitItem = (ctx, workId, pred, what, timeoutMs = 30000) =>
+  until(() => getItem(ctx, workId), pred, { what, timeoutMs });
+
+// Results keyed by tool_use_id, failing on a second result for one call.
+function resultsById(h) {
+  const m = new Map();
+  for (const e of h.filter((x) => x.type === 'user.tool_result')) {
+    assert.ok(!m.has(e.tool_use_id), `two user.tool_result events for ${e.tool_use_id}`);
+    m.set(e.tool_use_id, e);
+  }
+  return m;
+}
+
+// A ustar archive from [{ name, body?, type? ('0' file, '5' dir, '2' symlink), linkname? }].
+function tar(members) {
+  const blocks = [];
+  const field = (buf, off, len, s) => buf.write(s, off, Math.min(len, Buffer.byteLength(s)), 'utf8');
+  const octal = (n, len) => `${n.toString(8).padStart(len - 1, '0')}\0`;
+  for (const m of members) {
+    const body = Buffer.from(m.body ?? '');
+    const type = m.type ?? '0';
+    const h = Buffer.alloc(512);
+    field(h, 0, 100, m.name);
+    field(h, 100, 8, octal(type === '5' ? 0o755 : 0o644, 8));
+    field(h, 108, 8, octal(0, 8));
+    field(h, 116, 8, octal(0, 8));
+    field(h, 124, 12, octal(type === '0' ? body.length : 0, 12));
+    field(h, 136, 12, octal(Math.floor(Date.now() / 1000), 12));
+    field(h, 148, 8, '        ');
+    field(h, 156, 1, type);
+    field(h, 157, 100, m.linkname ?? '');
+    field(h, 257, 6, 'ustar\0');
+    field(h, 263, 2, '00');
+    field(h, 265, 32, 'root');
+    field(h, 297, 32, 'root');
+    let sum = 0;
+    for (const b of h) sum += b;
+    field(h, 148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+    blocks.push(h);
+    if (type === '0' && body.length) {
+      blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
+    }
+  }
+  blocks.push(Buffer.alloc(1024));
+  return new Uint8Array(Buffer.concat(blocks));
+}
+
+const SKILL_MD = '---\nname: demo-skill\ndescription: An e2e test skill.\n---\n\n# Demo\n\nSays hello.\n';
+
+test('(a) an empty poll is 200 with a JSON null body, with and without block_ms', async () => {
+  await scenario({}, async (ctx) => {
+    const path = `/v1/environments/${ctx.envId}/work/poll`;
+    for (const q of ['', '?block_ms=300']) {
+      const t0 = Date.now();
+      const res = await fetch(ctx.hub.url + path + q, {
+        headers: { authorization: `Bearer ${ctx.envKey}`, 'anthropic-worker-id': 'e2e-raw-poller' },
+      });
+      const body = await res.text();
+      const elapsed = Date.now() - t0;
+      assert.equal(res.status, 200, q);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/, q);
+      assert.equal(body, 'null', q);
+      assert.notEqual(res.headers.get('content-length'), '0', q);
+      if (q) assert.ok(elapsed >= 250, `block_ms=300 answered after ${elapsed} ms`);
+    }
+    // The SDK's own poll call sees "no work" as null, blocking or not.
+    const wc = client(ctx.hub, ctx.envKey);
+    assert.equal(await wc.beta.environments.work.poll(ctx.envId), null);
+    assert.equal(await wc.beta.environments.work.poll(ctx.envId, { block_ms: 100 }), null);
+    const stats = await ctx.client.beta.environments.work.stats(ctx.envId);
+    assert.equal(stats.depth, 0);
+    assert.equal(stats.oldest_queued_at, null);
+    assert.ok(stats.workers_polling >= 1);
+  });
+});
+
+test('(b) a heartbeat answered 412 makes the worker walk away without stopping the item', async () => {
+  await scenario({ hubArgs: ['--lease-ttl', '10s'] }, async (ctx) => {
+    const s = await newSession(ctx, ['tool bash {"command":"echo one"}']);
+    const w = ctx.worker({ maxIdleMs: 120000 });
+    await waitHistory(ctx, s.id, endedTurn, 'end_turn');
+    const { id: workId } = await itemOf(ctx, s.id);
+    const held = await waitItem(ctx, workId, (x) => x.state === 'active', 'item active');
+
+    // Freeze the worker past the lease TTL: the hub re-queues the item.
+    w.signal('SIGSTOP');
+    const requeued = await waitItem(ctx, workId, (x) => x.state === 'queued', 'lease expiry', 30000);
+    assert.equal(requeued.stopped_at, null);
+    assert.equal(requeued.stop_requested_at, null);
+    assert.equal((await ctx.client.beta.environments.work.stats(ctx.envId)).depth, 1);
+    const logFrom = w.logs().length;
+    w.signal('SIGCONT');
+
+    // Its next heartbeat gets 412; it releases the item without a stop call.
+    await w.waitLog(/lease lost; released without stopping it/, { from: logFrom });
+    const lost = w.lines().find((l) => l.msg === 'lease lost: heartbeat precondition failed');
+    assert.ok(lost, 'no 412 log line');
+    assert.equal(lost.work_id, workId);
+    assert.equal(lost.server_state, 'queued');
+    const ev = hubEvents(ctx.hub);
+    assert.ok(ev.some((e) => e.event === 'work.lease_expired' && e.work === workId && e.to === 'queued'));
+    assert.ok(ev.some((e) => e.event === 'work.heartbeat_precondition_failed' && e.work === workId));
+    assert.ok(!ev.some((e) => e.event === 'work.stop'), 'the worker stopped an item it no longer held');
+    const after = await getItem(ctx, workId);
+    assert.notEqual(after.state, 'stopped');
+    assert.equal(after.stopped_at, null);
+
+    // The item is claimable again: the same worker, back to polling, takes it.
+    await waitItem(ctx, workId, (x) => x.state === 'active' && x.acknowledged_at !== held.acknowledged_at,
+      'the item claimed again');
+    const h = await history(ctx.hub, s.id);
+    assert.equal(h.filter((e) => e.type === 'user.tool_result').length, 1, 'the tool ran again');
+  });
+});
+
+test('(c) a graceful stop reaches the worker as "stopping" and it force-stops', async () => {
+  await scenario({ hubArgs: ['--lease-ttl', '10s'] }, async (ctx) => {
+    const s = await newSession(ctx, ['tool bash {"command":"echo one"}']);
+    const w = ctx.worker({ maxIdleMs: 120000 });
+    await waitHistory(ctx, s.id, endedTurn, 'end_turn');
+    const { id: workId } = await itemOf(ctx, s.id);
+    await waitItem(ctx, workId, (x) => x.state === 'active', 'item active');
+
+    const r = await http(ctx.hub, 'POST', `/v1/environments/${ctx.envId}/work/${workId}/stop`, { body: { force: false } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.state, 'stopping');
+    assert.equal(typeof r.body.stop_requested_at, 'string');
+    assert.equal(r.body.stopped_at, null);
+
+    const stopped = await waitItem(ctx, workId, (x) => x.state === 'stopped', 'item stopped', 20000);
+    assert.equal(stopped.stop_requested_at, r.body.stop_requested_at);
+    assert.equal(typeof stopped.stopped_at, 'string');
+    await w.waitLog(/"msg":"heartbeat signals shutdown"[^\n]*"state":"stopping"/);
+    const ev = hubEvents(ctx.hub).filter((e) => e.event === 'work.stop' && e.work === workId);
+    assert.deepEqual(ev.map((e) => [e.force, e.state]), [[false, 'stopping'], [true, 'stopped']]);
+    assert.ok(!hubEvents(ctx.hub).some((e) => e.event === 'work.lease_expired'), 'stopped by expiry, not by the worker');
+  });
+});
+
+test('(d) a hub restart drops the stream; the worker reconnects and runs no tool twice', async () => {
+  const agent = {
+    tools: [{
+      type: 'agent_toolset_20260401',
+      default_config: { permission_policy: { type: 'always_allow' } },
+      configs: [{ name: 'read', permission_policy: { type: 'always_ask' } }],
+    }],
+  };
+  await scenario({ agent }, async (ctx) => {
+    const workdir = ctx.workdir();
+    const s = await newSession(ctx, ['tool bash {"command":"echo x >> runs.log"}', 'tool read {"file_path":"runs.log"}']);
+    const w = ctx.worker({ workdir });
+    // The bash call ran; the read call waits on the user's confirmation.
+    const h1 = await waitHistory(ctx, s.id, (h) => h.some((e) => e.type === 'session.status_idle' &&
+      e.stop_reason?.type === 'requires_action'), 'requires_action');
+    const [bash, read] = h1.filter((e) => e.type === 'agent.tool_use');
+    assert.equal(bash.name, 'bash');
+    assert.equal(read.name, 'read');
+    assert.equal(read.evaluated_permission, 'ask');
+    await w.waitLog(new RegExp(`awaiting confirmation; holding[^\\n]*${reEscape(read.id)}`));
+    assert.ok(resultsById(h1).has(bash.id));
+
+    // kill -9 the hub and start it again on the same data dir and address.
+    const listen = new URL(ctx.hub.url).host;
+    const logFrom = w.logs().length;
+    await ctx.hub.kill9();
+    await w.waitLog(/stream disconnected, reconnecting/, { from: logFrom });
+    ctx.hub = await startHub({ dataDir: ctx.hub.dataDir, listen, args: ctx.hubArgs });
+    assert.equal(ctx.hub.url, `http://${listen}`);
+    await w.waitLog(/events\/stream succeeded with status 200/, { from: w.logs().indexOf('stream disconnected', logFrom) });
+
+    // The confirmation exists only on the new hub: acting on it proves the reconnect.
+    const sent = await http(ctx.hub, 'POST', `/v1/sessions/${s.id}/events`,
+      { body: { events: [{ type: 'user.tool_confirmation', tool_use_id: read.id, result: 'allow' }] } });
+    assert.equal(sent.status, 200, JSON.stringify(sent.body));
+    const h = await waitHistory(ctx, s.id, endedTurn, 'end_turn after the restart');
+    const results = resultsById(h);
+    const calls = h.filter((e) => e.type === 'agent.tool_use');
+    assert.equal(calls.length, 2);
+    for (const c of calls) assert.ok(results.has(c.id), `no result for ${c.name}`);
+    assert.equal(text(results.get(read.id)), 'x\n');
+    assert.equal(readFileSync(join(workdir, 'runs.log'), 'utf8'), 'x\n');
+    for (const c of calls) {
+      const runs = w.lines().filter((l) => l.msg === 'executing tool' && l.tool_use_id === c.id);
+      assert.equal(runs.length, 1, `${c.name} executed ${runs.length} times`);
+    }
+    const { id: workId } = await itemOf(ctx, s.id);
+    await waitItem(ctx, workId, (x) => x.state === 'stopped', 'item stopped');
+  });
+});
+
+test('(e) always_ask: allow runs the call, deny runs nothing and posts nothing', async () => {
+  const agent = { tools: [{ type: 'agent_toolset_20260401', default_config: { permission_policy: { type: 'always_ask' } } }] };
+  await scenario({ agent }, async (ctx) => {
+    const workdir = ctx.workdir();
+    const s = await newSession(ctx, [
+      'tool bash {"command":"echo allowed > allowed.txt; echo ran"}',
+      'tool bash {"command":"echo denied > denied.txt; echo ran"}',
+    ]);
+    const w = ctx.worker({ workdir });
+    const confirm = (id, result) => ctx.client.beta.sessions.events.send(s.id,
+      { events: [{ type: 'user.tool_confirmation', tool_use_id: id, result }] });
+    const waiting = (id) => (h) => h.some((e) => e.type === 'session.status_idle' &&
+      e.stop_reason?.type === 'requires_action' && e.stop_reason.event_ids?.includes(id));
+
+    // First call: held by the worker until the user allows it.
+    const h1 = await waitHistory(ctx, s.id, (h) => h.some((e) => e.type === 'agent.tool_use'), 'first call');
+    const first = h1.find((e) => e.type === 'agent.tool_use');
+    assert.equal(first.evaluated_permission, 'ask');
+    await waitHistory(ctx, s.id, waiting(first.id), 'requires_action for the first call');
+    await w.waitLog(new RegExp(`awaiting confirmation; holding[^\\n]*${reEscape(first.id)}`));
+    assert.equal(existsSync(join(workdir, 'allowed.txt')), false, 'ran before confirmation');
+    assert.equal(resultsById(await history(ctx.hub, s.id)).size, 0);
+    assert.equal((await ctx.client.beta.sessions.retrieve(s.id)).status, 'idle');
+    await confirm(first.id, 'allow');
+
+    // Second call: denied; the hub resolves it, the worker posts nothing.
+    const h2 = await waitHistory(ctx, s.id, (h) => h.filter((e) => e.type === 'agent.tool_use').length === 2,
+      'second call');
+    const second = h2.filter((e) => e.type === 'agent.tool_use')[1];
+    await waitHistory(ctx, s.id, waiting(second.id), 'requires_action for the second call');
+    await w.waitLog(new RegExp(`awaiting confirmation; holding[^\\n]*${reEscape(second.id)}`));
+    await confirm(second.id, 'deny');
+    await w.waitLog(new RegExp(`tool call denied; not executing[^\\n]*${reEscape(second.id)}`));
+    const h = await waitHistory(ctx, s.id, endedTurn, 'end_turn');
+
+    const results = resultsById(h);
+    assert.equal(text(results.get(first.id)), 'ran');
+    assert.equal(results.has(second.id), false, 'a user.tool_result for the denied call');
+    const resolved = h.filter((e) => e.type === 'agent.tool_result' && e.tool_use_id === second.id);
+    assert.equal(resolved.length, 1);
+    assert.equal(resolved[0].is_error, true);
+    assert.equal(readFileSync(join(workdir, 'allowed.txt'), 'utf8'), 'allowed\n');
+    assert.equal(existsSync(join(workdir, 'denied.txt')), false);
+    assert.equal(text(h.filter((e) => e.type === 'agent.message').at(-1)), 'done: 2 calls, 1 errors');
+    assert.ok(!w.lines().some((l) => l.msg === 'executing tool' && l.tool_use_id === second.id));
+  });
+});
+
+test('(f) an unknown tool name is left pending for its owner', async () => {
+  await scenario({}, async (ctx) => {
+    const s = await newSession(ctx, ['tool bash {"command":"echo before"}', 'tool web_search {"query":"airlock"}']);
+    const w = ctx.worker({ maxIdleMs: 120000 });
+    const h1 = await waitHistory(ctx, s.id, (h) => h.some((e) => e.type === 'agent.tool_use' && e.name === 'web_search'),
+      'the web_search call');
+    const call = h1.find((e) => e.name === 'web_search');
+    await w.waitLog(new RegExp(`tool not owned by this runner[^\\n]*${reEscape(call.id)}`));
+    // The worker has passed over the call (that log line is on the path that
+    // returns without posting): nothing answers it, the session stays waiting.
+    const h = await history(ctx.hub, s.id);
+    const results = resultsById(h);
+    assert.equal(results.size, 1, 'only the bash call is answered');
+    assert.equal(results.has(call.id), false);
+    assert.equal(h.some((e) => e.tool_use_id === call.id), false, 'something answered web_search');
+    assert.equal(endedTurn(h), false);
+    assert.equal((await ctx.client.beta.sessions.retrieve(s.id)).status, 'running');
+    const item = await itemOf(ctx, s.id);
+    assert.equal(item.state, 'active', 'the worker still holds the session');
+    assert.equal(w.lines().filter((l) => l.msg === 'executing tool' && l.tool_use_id === call.id).length, 1);
+  });
+});
+
+test('(g) skill archives: a symlink member is excluded, a ".." member is refused', async () => {
+  await scenario({}, async (ctx) => {
+    const upload = (body) => http(ctx.hub, 'POST', '/v1/skills', { body, headers: { 'content-type': 'application/x-tar' } });
+    for (const bad of [
+      [{ name: 'demo/SKILL.md', body: SKILL_MD }, { name: '../evil.txt', body: 'x' }],
+      [{ name: 'demo/SKILL.md', body: SKILL_MD }, { name: 'demo/../../evil.txt', body: 'x' }],
+      [{ name: 'SKILL.md', body: SKILL_MD }, { name: '/tmp/evil.txt', body: 'x' }],
+    ]) {
+      const r = await upload(tar(bad));
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.equal(r.body.error.details?.error_code, 'invalid_skill_archive', JSON.stringify(r.body));
+    }
+    const up = await upload(tar([
+      { name: 'demo/', type: '5' },
+      { name: 'demo/SKILL.md', body: SKILL_MD },
+      { name: 'demo/run.sh', body: '#!/bin/sh\necho hi\n' },
+      { name: 'demo/link', type: '2', linkname: 'SKILL.md' },
+      { name: 'demo/escape', type: '2', linkname: '/etc/passwd' },
+    ]));
+    assert.equal(up.status, 200, JSON.stringify(up.body));
+    const skill = up.body;
+    assert.match(skill.id, /^skill_/);
+    assert.equal(typeof skill.latest_version, 'string');
+    const ver = await http(ctx.hub, 'GET', `/v1/skills/${skill.id}/versions/latest`);
+    assert.equal(ver.status, 200, JSON.stringify(ver.body));
+    assert.equal(ver.body.name, 'demo-skill');
+    assert.equal(ver.body.id, skill.latest_version);
+    assert.equal(ver.body.excluded_members, 2);
+
+    const agent = await ctx.client.beta.agents.create({
+      name: 'e2e-skilled', model: 'airlock-scripted', tools: [{ type: 'agent_toolset_20260401' }],
+      skills: [{ type: 'custom', skill_id: skill.id, version: 'latest' }],
+    });
+    const workdir = ctx.workdir();
+    const s = await ctx.client.beta.sessions.create({
+      agent: agent.id, environment_id: ctx.envId,
+      initial_events: [message([
+        'tool bash {"command":"ls -la skills/*/"}',
+        'tool bash {"command":"ls -A skills/demo-skill | sort; test -e skills/demo-skill/link || test -L skills/demo-skill/link || echo no-link"}',
+      ].join('\n'))],
+    });
+    const w = ctx.worker({ workdir });
+
+    // While the item runs the skill is in <workdir>/skills/<name>/, minus the symlinks.
+    const h = await waitHistory(ctx, s.id, endedTurn, 'end_turn');
+    const [listCall, checkCall] = h.filter((e) => e.type === 'agent.tool_use');
+    const results = resultsById(h);
+    assert.equal(results.get(listCall.id).is_error, false, text(results.get(listCall.id)));
+    const listing = text(results.get(listCall.id));
+    assert.match(listing, /SKILL\.md/);
+    assert.match(listing, /run\.sh/);
+    assert.doesNotMatch(listing, /\blink\b|escape/);
+    assert.equal(text(results.get(checkCall.id)), 'SKILL.md\nrun.sh\nno-link');
+    assert.ok(w.lines().some((l) => l.msg === 'downloaded skill'), 'no "downloaded skill" log line');
+
+    // After the item the worker removes the skill (the skills/ parent stays).
+    const { id: workId } = await itemOf(ctx, s.id);
+    await waitItem(ctx, workId, (x) => x.state === 'stopped', 'item stopped');
+    await until(async () => existsSync(join(workdir, 'skills', 'demo-skill')), (x) => x === false,
+      { what: 'skill dir removed' });
+    assert.deepEqual(readdirSync(join(workdir, 'skills')), []);
+  });
+});
+
+test('(h) a health-check item: ack, force stop, no session fetch', async () => {
+  await scenario({}, async (ctx) => {
+    const r = await http(ctx.hub, 'POST', `/v1/environments/${ctx.envId}/work/healthcheck`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.state, 'queued');
+    assert.equal(r.body.data.type, 'healthcheck');
+    const workId = r.body.id;
+    const w = ctx.worker({ logLevel: 'debug' });
+    const item = await waitItem(ctx, workId, (x) => x.state === 'stopped', 'health check stopped');
+    assert.equal(typeof item.acknowledged_at, 'string');
+    assert.equal(typeof item.stopped_at, 'string');
+    assert.equal(item.stop_requested_at, null);
+    await w.waitLog(/"msg":"skipping non-session work item"/);
+    // The worker's own request log: one ack, one stop {force:true}, not a
+    // single session call. The SDK starts one heartbeat but, with no session
+    // work to wait on, usually aborts it before it is sent (spec §3.4 says
+    // "sends the first heartbeat"); the hub's started_at reflects whichever
+    // happened.
+    await w.waitLog(new RegExp(`"url":"[^"]*/work/${workId}/stop"[^\n]*"status":200`));
+    const sent = w.lines().filter((l) => / sending request$/.test(l.msg));
+    const to = (re) => sent.filter((l) => re.test(new URL(l.url).pathname));
+    const all = sent.map((l) => `${l.method} ${l.url}`).join('\n');
+    assert.equal(to(new RegExp(`/work/${workId}/ack$`)).length, 1, all);
+    const stops = to(new RegExp(`/work/${workId}/stop$`));
+    assert.equal(stops.length, 1, all);
+    assert.deepEqual(stops[0].options.body, { force: true });
+    assert.equal(to(/^\/v1\/sessions/).length, 0, all);
+    const beats = to(new RegExp(`/work/${workId}/heartbeat$`));
+    assert.ok(beats.length <= 1, all);
+    if (beats.length) {
+      assert.equal(new URL(beats[0].url).searchParams.get('expected_last_heartbeat'), 'NO_HEARTBEAT');
+      assert.equal(typeof item.started_at, 'string');
+    } else {
+      assert.equal(item.started_at, null);
+    }
+  });
+});
+
+test('(i) SSE framing: "event: <type>\\ndata: <json>\\n\\n", JSON type equal to the event name', async () => {
+  await scenario({ hubArgs: ['--ping-interval', '1s'] }, async (ctx) => {
+    const s = await ctx.client.beta.sessions.create({ agent: ctx.agent.id, environment_id: ctx.envId });
+    const stream = await openStream(ctx.hub, s.id);
+    try {
+      assert.equal(stream.status, 200);
+      assert.match(stream.headers.get('content-type'), /^text\/event-stream/);
+      await ctx.client.beta.sessions.events.send(s.id, { events: [message('say hello\nsay world')] });
+      await stream.waitFor((e) => e.type === 'session.status_idle', { what: 'idle' });
+      await until(async () => stream.frames.some((f) => f.event === 'ping'), Boolean, { what: 'a ping frame' });
+      const raw = stream.raw;
+      assert.ok(!raw.includes('\r'), 'CR in the stream');
+      assert.ok(raw.endsWith('\n\n'), 'a partial frame at rest');
+      const frames = raw.slice(0, -2).split('\n\n');
+      let named = 0;
+      for (const f of frames) {
+        const lines = f.split('\n');
+        if (lines.every((l) => l.startsWith(':'))) continue;   // comments
+        const m = f.match(/^event: ([^\n]+)\ndata: ([^\n]*)$/);
+        assert.ok(m, `malformed frame ${JSON.stringify(f)}`);
+        const data = JSON.parse(m[2]);
+        if (m[1] === 'ping') continue;
+        assert.equal(data.type, m[1], f);
+        assert.match(data.id, /^sevt_/);
+        named++;
+      }
+      const h = await history(ctx.hub, s.id);
+      assert.equal(named, h.length);
+      assert.deepEqual(stream.events.map((e) => e.id), h.map((e) => e.id));
+      assert.deepEqual(h.filter((e) => e.type === 'agent.message').map(text), ['hello', 'world', 'done: 0 calls, 0 errors']);
+    } finally {
+      stream.close();
+    }
+  });
+});
