@@ -119,7 +119,7 @@ static void test_migrations(void **state)
     struct fixture *f = *state;
     struct stat sb;
 
-    ASSERT_I64_EQ(al_store_schema_version(f->st), 1);
+    ASSERT_I64_EQ(al_store_schema_version(f->st), 2);
     ASSERT_OK(stat(f->path, &sb));
 
     /* WAL mode is persistent in the file: check it from outside. */
@@ -134,7 +134,24 @@ static void test_migrations(void **state)
 
     /* Reopening does not migrate twice (it would fail on CREATE TABLE). */
     reopen(f);
-    ASSERT_I64_EQ(al_store_schema_version(f->st), 1);
+    ASSERT_I64_EQ(al_store_schema_version(f->st), 2);
+
+    /* A version-1 database is brought up to date: migration 2 adds the
+     * lease index. */
+    f->st = al_store_close(f->st);
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP INDEX objects_lease; PRAGMA user_version=1", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    reopen(f);
+    ASSERT_I64_EQ(al_store_schema_version(f->st), 2);
+    f->st = al_store_close(f->st);
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='index' AND name='objects_lease'",
+                                        -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    sqlite3_finalize(s);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    reopen(f);
 
     /* A database from a newer airlock is refused, not downgraded. */
     f->st = al_store_close(f->st);
@@ -710,7 +727,7 @@ static void test_reopen_keeps_data(void **state)
     put_work(f, "w1", "env_a", "s1", "queued", 0, 0);
 
     reopen(f);
-    ASSERT_I64_EQ(al_store_schema_version(f->st), 1);
+    ASSERT_I64_EQ(al_store_schema_version(f->st), 2);
     ASSERT_OK(al_store_get(f->st, AL_KIND_ENVIRONMENT, "env_keep", 0, &got));
     ASSERT_STR_EQ(json_string_value(json_object_get(got, "created_at")), "2026-01-01T00:00:00Z");
     json_decref(got);

@@ -42,6 +42,8 @@ static const char *const migrations[] = {
     "CREATE INDEX events_session ON events (session_id, seq);"
     "CREATE INDEX events_tool_use ON events (session_id, tool_use_id) WHERE tool_use_id IS NOT NULL;"
     "CREATE TABLE blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);",
+    /* 2: the lease sweep looks up live work items by state and expiry */
+    "CREATE INDEX objects_lease ON objects (kind, status, t2);",
 };
 
 static sqlite3_stmt *stmt(struct al_store *st, const char *sql)
