@@ -11,8 +11,11 @@ debs=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libevent-dev libjansson-dev libsqlite3-dev libssl-dev
     libcurl4-openssl-dev libarchive-dev libcmocka-dev
-    nodejs npm ca-certificates
+    ca-certificates
 )
+# Node and npm are needed only to fetch the pinned e2e packages (which bring
+# their own Node 22); any node/npm on PATH will do, Debian's otherwise.
+command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
 
 missing=()
 for p in "${debs[@]}"; do
