@@ -18,7 +18,8 @@
 struct agent_loop {
     struct hub *h;
     json_t *due;              /* session id → true */
-    struct event *ev;
+    struct event *ev;         /* runs due sessions now (after a request commits) */
+    struct event *later;      /* runs them on the next pass, after pending I/O */
 };
 
 static const struct model_provider *const providers[] = { &model_scripted };
@@ -137,10 +138,42 @@ static int emit_text(struct hub *h, const char *sid, const char *type, const cha
     return append(h, sid, json_pack("{s:s, s:[{s:s, s:s}]}", "type", type, "content", "type", "text", "text", text), NULL);
 }
 
+/* Resolves a call the worker must not or cannot run: the hub appends the
+ * result itself, as an error the model sees. */
+static int resolve_call(struct hub *h, const char *sid, const char *call_id, const char *msg)
+{
+    return append(h, sid, json_pack("{s:s, s:s, s:[{s:s, s:s}], s:b}", "type", "agent.tool_result", "tool_use_id",
+                                    call_id, "content", "type", "text", "text", msg, "is_error", 1), NULL);
+}
+
+/* The tool-dispatch point: who runs a built-in tool call that may run. On a
+ * self_hosted environment the session's worker does, and the turn waits for
+ * its user.tool_result. Other environment types have no sandbox on this hub,
+ * so the call is resolved at once with an error. Returns 1 when the call
+ * was resolved here, 0 when the turn waits for a worker, or -errno. */
+static int dispatch(struct hub *h, json_t *session, const char *call_id)
+{
+    json_t *env = NULL;
+    const char *env_id = json_string_value(json_object_get(session, "environment_id"));
+    int e = al_store_get(h->store, AL_KIND_ENVIRONMENT, env_id, 0, &env);
+    if (e < 0 && e != -ENOENT)
+        return e;
+    bool self_hosted = e == 0 && !strcmp(json_string_value(json_object_get(json_object_get(env, "config"), "type")) ?: "",
+                                         "self_hosted");
+    json_decref(env);
+    if (self_hosted)
+        return 0;
+    e = resolve_call(h, json_string_value(json_object_get(session, "id")), call_id,
+                     "built-in tools run only on self_hosted environments on this hub");
+    return e < 0 ? e : 1;
+}
+
 /* One model turn: span start, the action's event(s), span end. Returns 1 to
  * keep stepping, 0 when the turn now waits, or -errno. */
-static int model_turn(struct hub *h, const char *sid, json_t *agent, const struct model_provider *p, json_t *turn)
+static int model_turn(struct hub *h, json_t *session, const struct model_provider *p, json_t *turn)
 {
+    const char *sid = json_string_value(json_object_get(session, "id"));
+    json_t *agent = json_object_get(session, "agent");
     struct model_action a;
     json_t *start = NULL;
     int e = p->next(agent, turn, &a), more = 1;
@@ -186,16 +219,20 @@ static int model_turn(struct hub *h, const char *sid, json_t *agent, const struc
                    &call);
         if (e < 0)
             break;
+        const char *call_id = json_string_value(json_object_get(call, "id"));
         if (!strcmp(perm, "deny")) {
             /* A denied call never reaches the worker; the server resolves it. */
             _cleanup_free_ char *msg = al_xasprintf("tool %s is disabled for this agent", a.name);
-            e = append(h, sid, json_pack("{s:s, s:O, s:[{s:s, s:s}], s:b}", "type", "agent.tool_result", "tool_use_id",
-                                         json_object_get(call, "id"), "content", "type", "text", "text", msg,
-                                         "is_error", 1), NULL);
-        } else {
+            e = resolve_call(h, sid, call_id, msg);
+        } else if (!strcmp(perm, "ask")) {
             more = 0;
-            if (!strcmp(perm, "ask"))
-                after = json_pack("{s:s, s:[O]}", "type", "requires_action", "event_ids", json_object_get(call, "id"));
+            after = json_pack("{s:s, s:[s]}", "type", "requires_action", "event_ids", call_id);
+        } else {
+            int d = dispatch(h, session, call_id);
+            if (d < 0)
+                e = d;
+            else
+                more = d;
         }
         break;
     }
@@ -254,13 +291,14 @@ static int step_once(struct hub *h, const char *sid)
                                                           : al_xstrdup("The user denied this tool call.");
             if (!st.running && (ret = emit_running(h, sid)) < 0)
                 goto out;
-            ret = append(h, sid, json_pack("{s:s, s:s, s:[{s:s, s:s}], s:b}", "type", "agent.tool_result", "tool_use_id",
-                                           call_id, "content", "type", "text", "text", msg, "is_error", 1), NULL);
+            ret = resolve_call(h, sid, call_id, msg);
             ret = ret < 0 ? ret : 1;
             goto out;
         }
-        if (!st.running)
-            ret = emit_running(h, sid);
+        /* Allowed: it goes where any allowed call goes. */
+        if (!st.running && (ret = emit_running(h, sid)) < 0)
+            goto out;
+        ret = dispatch(h, s, call_id);
         goto out;
     }
     const struct model_provider *p = provider_for(agent);
@@ -276,7 +314,7 @@ static int step_once(struct hub *h, const char *sid)
             ret = emit_idle(h, sid, json_pack("{s:s}", "type", "end_turn"));
         goto out;
     }
-    ret = model_turn(h, sid, agent, p, turn);
+    ret = model_turn(h, s, p, turn);
 out:
     json_decref(turn);
     json_decref(s);
@@ -305,7 +343,10 @@ static void step(struct hub *h, const char *sid)
         if (r == 0)
             return;
     }
-    loop_notify(h, sid);   /* more to do: continue on the next loop pass */
+    /* More to do: continue after the loop has served I/O. */
+    json_object_set_new(h->loop->due, sid, json_true());
+    struct timeval zero = { 0, 0 };
+    evtimer_add(h->loop->later, &zero);
 }
 
 static void on_due(evutil_socket_t fd, short what, void *arg)
@@ -337,6 +378,7 @@ void loop_start(struct hub *h)
     l->h = h;
     l->due = json_object();
     l->ev = event_new(h->base, -1, 0, on_due, l);
+    l->later = evtimer_new(h->base, on_due, l);
     h->loop = l;
     /* Sessions that were mid-turn when the hub stopped carry on. */
     if (al_store_sessions_running(h->store, running) == 0)
@@ -353,6 +395,7 @@ void loop_stop(struct hub *h)
     if (!l)
         return;
     event_free(l->ev);
+    event_free(l->later);
     json_decref(l->due);
     free(l);
     h->loop = NULL;

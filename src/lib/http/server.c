@@ -365,6 +365,11 @@ static void on_conn_close(struct evhttp_connection *conn, void *arg)
 {
     struct al_req *r = arg;
     (void) conn;
+    /* On a client's EOF, libevent 2.1 detaches a request that was not
+     * finished (a streaming reply) from its connection and leaves freeing
+     * it to us; one that is still attached is freed with the connection. */
+    if (r->ev && !evhttp_request_get_connection(r->ev))
+        evhttp_request_free(r->ev);
     r->ev = NULL;
     if (r->on_close)
         r->on_close(r);
