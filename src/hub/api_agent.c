@@ -50,23 +50,11 @@ static bool valid_tools(struct al_req *r, json_t *tools)
 /* Checks body against the agent schema; create requires name and model. */
 static bool valid_agent_body(struct al_req *r, json_t *body, bool create)
 {
-    const char *k;
     json_t *v;
     char why[256];
 
-    if (!json_is_object(body)) {
-        api_bad_field(r, "body", "must be a JSON object");
+    if (!api_known_fields(r, body, agent_fields))
         return false;
-    }
-    json_object_foreach(body, k, v) {
-        bool ok = false;
-        for (size_t i = 0; agent_fields[i]; i++)
-            ok |= !strcmp(k, agent_fields[i]);
-        if (!ok) {
-            api_bad_field(r, k, "unknown field");
-            return false;
-        }
-    }
     json_t *name = json_object_get(body, "name"), *model = json_object_get(body, "model");
     if ((create || name) && (!json_is_string(name) || !json_string_length(name) || json_string_length(name) > 256)) {
         api_bad_field(r, "name", "must be a string of 1 to 256 characters");
@@ -189,18 +177,10 @@ void h_agent_list(struct al_req *r, void *ud)
 {
     API_BEGIN(r, ud);
     struct al_list_query q = { .kind = AL_KIND_AGENT, .latest_only = true };
-    int64_t next;
     if (!auth_require_api_key(r) || !api_page_params(r, 20, 100, &q.limit, &q.after_seq) ||
         !api_bool_param(r, "include_archived", false, &q.include_archived))
         return;
-    json_t *data = json_array();
-    int e = al_store_list(h->store, &q, data, &next);
-    if (e < 0) {
-        json_decref(data);
-        api_store_error(r, e);
-        return;
-    }
-    al_reply_json(r, 200, api_page(data, next));
+    api_reply_list(h, r, &q, NULL);
 }
 
 static json_t *agent_load(struct hub *h, struct al_req *r, const char *id, int64_t version)

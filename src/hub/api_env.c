@@ -59,23 +59,10 @@ static json_t *config_normalise(json_t *cfg, char *why, size_t n)
 static bool check_fields(struct al_req *r, json_t *body, bool create)
 {
     static const char *const allowed[] = { "name", "config", "description", "metadata", "scope", NULL };
-    const char *k;
-    json_t *v;
     char why[256];
 
-    if (!json_is_object(body)) {
-        api_bad_field(r, "body", "must be a JSON object");
+    if (!api_known_fields(r, body, allowed))
         return false;
-    }
-    json_object_foreach(body, k, v) {
-        bool ok = false;
-        for (size_t i = 0; allowed[i]; i++)
-            ok |= !strcmp(k, allowed[i]);
-        if (!ok) {
-            api_bad_field(r, k, "unknown field");
-            return false;
-        }
-    }
     json_t *name = json_object_get(body, "name");
     if ((create || name) && (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 256)) {
         api_bad_field(r, "name", "must be a string of 1 to 256 characters");
@@ -149,22 +136,11 @@ void h_env_list(struct al_req *r, void *ud)
 {
     API_BEGIN(r, ud);
     struct al_list_query q = { .kind = AL_KIND_ENVIRONMENT };
-    int64_t next;
 
     if (!auth_require_api_key(r) || !api_page_params(r, 20, 100, &q.limit, &q.after_seq) ||
         !api_bool_param(r, "include_archived", false, &q.include_archived))
         return;
-    json_t *data = json_array();
-    int e = al_store_list(h->store, &q, data, &next);
-    if (e < 0) {
-        json_decref(data);
-        api_store_error(r, e);
-        return;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(data, i, v) json_array_set_new(data, i, api_public(json_incref(v)));
-    al_reply_json(r, 200, api_page(data, next));
+    api_reply_list(h, r, &q, api_public);
 }
 
 /* Environment reads are open to the environment's own key too. */
@@ -287,6 +263,14 @@ void h_env_delete(struct al_req *r, void *ud)
     al_reply_json(r, 200, json_pack("{s:s, s:s}", "id", r->params[0], "type", "environment_deleted"));
 }
 
+/* An environment key as the API shows it: no digest, no internal kind. */
+static json_t *key_public(json_t *key)
+{
+    key = api_public(key);
+    json_object_del(key, "kind");
+    return key;
+}
+
 void h_env_key_create(struct al_req *r, void *ud)
 {
     API_BEGIN(r, ud);
@@ -304,8 +288,7 @@ void h_env_key_create(struct al_req *r, void *ud)
         api_store_error(r, -EIO);
         return;
     }
-    obj = api_public(obj);
-    json_object_del(obj, "kind");
+    obj = key_public(obj);
     json_object_set_new(obj, "key", json_string(secret));
     explicit_bzero(secret, strlen(secret));
     free(secret);
@@ -320,7 +303,6 @@ void h_env_key_list(struct al_req *r, void *ud)
     json_t *env;
     struct al_list_query q = { .kind = AL_KIND_CREDENTIAL, .include_archived = true };
     static const char *const kinds[] = { "environment_key", NULL };
-    int64_t next;
 
     if (!auth_require_api_key(r) || !api_page_params(r, 20, 100, &q.limit, &q.after_seq) ||
         !(env = env_load(h, r, r->params[0])))
@@ -328,21 +310,7 @@ void h_env_key_list(struct al_req *r, void *ud)
     json_decref(env);
     q.parent = r->params[0];
     q.statuses = kinds;
-    json_t *data = json_array();
-    int e = al_store_list(h->store, &q, data, &next);
-    if (e < 0) {
-        json_decref(data);
-        api_store_error(r, e);
-        return;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(data, i, v) {
-        json_t *p = api_public(json_incref(v));
-        json_object_del(p, "kind");
-        json_array_set_new(data, i, p);
-    }
-    al_reply_json(r, 200, api_page(data, next));
+    api_reply_list(h, r, &q, key_public);
 }
 
 void h_env_key_revoke(struct al_req *r, void *ud)
@@ -373,7 +341,5 @@ void h_env_key_revoke(struct al_req *r, void *ud)
         }
         al_log(AL_INFO, "environment_key.revoked", AL_STR("key_id", r->params[1]));
     }
-    key = api_public(key);
-    json_object_del(key, "kind");
-    al_reply_json(r, 200, key);
+    al_reply_json(r, 200, key_public(key));
 }

@@ -423,16 +423,8 @@ void h_events_send(struct al_req *r, void *ud)
             e = work_enqueue(h, env_id, s, &work);
         json_decref(env);
     }
-    if (e == 0)
-        e = al_store_commit(h->store);
-    else
-        al_store_rollback(h->store);
-    if (e < 0) {
-        events_discard(h);
-        api_store_error(r, e);
+    if (api_finish_tx(h, r, e) < 0)
         goto done;
-    }
-    events_flush(h);
     if (work)
         work_wake(h, env_id);
     if (wake_loop)

@@ -133,21 +133,9 @@ void h_session_create(struct al_req *r, void *ud)
 
     if (!auth_require_api_key(r) || al_req_json(r, &body) < 0)
         return;
-    if (!json_is_object(body)) {
-        api_bad_field(r, "body", "must be a JSON object");
+    if (!api_known_fields(r, body, fields))
         goto out;
-    }
-    const char *k;
     json_t *v;
-    json_object_foreach(body, k, v) {
-        bool ok = false;
-        for (size_t i = 0; fields[i]; i++)
-            ok |= !strcmp(k, fields[i]);
-        if (!ok) {
-            api_bad_field(r, k, "unknown field");
-            goto out;
-        }
-    }
     const char *env_id = json_string_value(json_object_get(body, "environment_id"));
     json_t *initial = json_object_get(body, "initial_events"), *md = json_object_get(body, "metadata");
     json_t *title = json_object_get(body, "title"), *resources = json_object_get(body, "resources");
@@ -237,17 +225,10 @@ void h_session_create(struct al_req *r, void *ud)
     }
     if (e == 0 && self_hosted)
         e = work_enqueue(h, env_id, s, &work);
-    if (e == 0)
-        e = al_store_commit(h->store);
-    else
-        al_store_rollback(h->store);
-    if (e < 0) {
-        events_discard(h);
+    if (api_finish_tx(h, r, e) < 0) {
         json_decref(s);
-        api_store_error(r, e);
         goto out;
     }
-    events_flush(h);
     if (work)
         work_wake(h, env_id);
     al_log(AL_INFO, "session.created", AL_STR("session", id), AL_STR("environment", env_id),
@@ -418,16 +399,8 @@ void h_session_update(struct al_req *r, void *ud)
         json_object_set(work, "metadata", json_object_get(s, "metadata"));
         e = al_store_put(h->store, AL_KIND_WORK, json_string_value(json_object_get(work, "id")), 0, work);
     }
-    if (e == 0)
-        e = al_store_commit(h->store);
-    else
-        al_store_rollback(h->store);
-    if (e < 0) {
-        events_discard(h);
-        api_store_error(r, e);
+    if (api_finish_tx(h, r, e) < 0)
         goto out;
-    }
-    events_flush(h);
     al_reply_json(r, 200, session_public(json_incref(s)));
 out:
     json_decref(work);
@@ -470,17 +443,10 @@ void h_session_archive(struct al_req *r, void *ud)
         e = al_store_put(h->store, AL_KIND_SESSION, r->params[0], 0, s);
     if (e == 0)
         e = session_end(h, r->params[0], "session.status_terminated");
-    if (e == 0)
-        e = al_store_commit(h->store);
-    else
-        al_store_rollback(h->store);
-    if (e < 0) {
-        events_discard(h);
+    if (api_finish_tx(h, r, e) < 0) {
         json_decref(s);
-        api_store_error(r, e);
         return;
     }
-    events_flush(h);
     events_close_streams(h, r->params[0]);
     al_log(AL_INFO, "session.archived", AL_STR("session", r->params[0]));
     al_reply_json(r, 200, session_public(s));
@@ -502,16 +468,8 @@ void h_session_delete(struct al_req *r, void *ud)
         e = al_store_event_delete_session(h->store, r->params[0]);
     if (e == 0)
         e = al_store_delete(h->store, AL_KIND_SESSION, r->params[0]);
-    if (e == 0)
-        e = al_store_commit(h->store);
-    else
-        al_store_rollback(h->store);
-    if (e < 0) {
-        events_discard(h);
-        api_store_error(r, e);
+    if (api_finish_tx(h, r, e) < 0)
         return;
-    }
-    events_flush(h);
     events_close_streams(h, r->params[0]);
     al_log(AL_INFO, "session.deleted", AL_STR("session", r->params[0]));
     al_reply_json(r, 200, json_pack("{s:s, s:s}", "id", r->params[0], "type", "session_deleted"));

@@ -100,14 +100,8 @@ static void create_version(struct hub *h, struct al_req *r, json_t *skill)
         e = al_store_put(h->store, AL_KIND_SKILL_VERSION, key, 0, ver);
     if (e == 0)
         e = al_store_blob_put(h->store, key, data, n);
-    if (e == 0)
-        e = al_store_commit(h->store);
-    else
-        al_store_rollback(h->store);
-    if (e < 0) {
-        api_store_error(r, e);
+    if (api_finish_tx(h, r, e) < 0)
         goto out;
-    }
     al_log(AL_INFO, "skill.version_created", AL_STR("skill", skill_id), AL_STR("version", vid),
            AL_U64("bytes", n), AL_U64("excluded", info.excluded));
     al_reply_json(r, 200, created ? json_incref(skill) : TAKE_PTR(ver));
@@ -150,17 +144,9 @@ void h_skill_list(struct al_req *r, void *ud)
 {
     API_BEGIN(r, ud);
     struct al_list_query q = { .kind = AL_KIND_SKILL, .desc = true };
-    int64_t next;
     if (!auth_require_api_key(r) || !api_page_params(r, 20, 100, &q.limit, &q.after_seq))
         return;
-    json_t *data = json_array();
-    int e = al_store_list(h->store, &q, data, &next);
-    if (e < 0) {
-        json_decref(data);
-        api_store_error(r, e);
-        return;
-    }
-    al_reply_json(r, 200, api_page(data, next));
+    api_reply_list(h, r, &q, NULL);
 }
 
 /* Skills are readable with any valid credential: workers download the
@@ -177,20 +163,12 @@ void h_skill_version_list(struct al_req *r, void *ud)
 {
     API_BEGIN(r, ud);
     struct al_list_query q = { .kind = AL_KIND_SKILL_VERSION, .desc = true };
-    int64_t next;
     json_t *s;
     if (!api_page_params(r, 20, 100, &q.limit, &q.after_seq) || !(s = skill_load(h, r)))
         return;
     json_decref(s);
     q.parent = r->params[0];
-    json_t *data = json_array();
-    int e = al_store_list(h->store, &q, data, &next);
-    if (e < 0) {
-        json_decref(data);
-        api_store_error(r, e);
-        return;
-    }
-    al_reply_json(r, 200, api_page(data, next));
+    api_reply_list(h, r, &q, NULL);
 }
 
 /* Resolves params[1] ("latest" or a version id) to the stored version. */

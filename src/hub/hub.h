@@ -107,6 +107,17 @@ char *page_token(int64_t seq);
 bool api_bool_param(struct al_req *r, const char *name, bool def, bool *ret);
 /* Replies 400 with "<field>: <why>" and the given error_code. */
 void api_bad_field(struct al_req *r, const char *field, const char *why);
+/* Lists q's objects and replies {data, next_page}, each object passed
+ * through view (which steals it and returns the public form; NULL keeps
+ * it). Replies 500 on a store failure. */
+void api_reply_list(struct hub *h, struct al_req *r, const struct al_list_query *q, json_t *(*view)(json_t *));
+/* Checks that body is an object whose keys are all in allowed (NULL-
+ * terminated); replies 400 and returns false otherwise. */
+bool api_known_fields(struct al_req *r, json_t *body, const char *const *allowed);
+/* Ends a request's transaction: commits when e == 0 and publishes the
+ * appended events, otherwise rolls back, forgets them and replies 500.
+ * Returns 0 or the error. */
+int api_finish_tx(struct hub *h, struct al_req *r, int e);
 /* Replies 500 for a store failure and returns. */
 void api_store_error(struct al_req *r, int err);
 /* Replies 404 not_found_error "<what> not found" with error_code <what>_not_found. */

@@ -129,3 +129,56 @@ void api_not_found(struct al_req *r, const char *what)
     snprintf(code, sizeof(code), "%s_not_found", what);
     al_reply_error(r, 404, "not_found_error", code, "%s not found", what);
 }
+
+void api_reply_list(struct hub *h, struct al_req *r, const struct al_list_query *q, json_t *(*view)(json_t *))
+{
+    json_t *data = json_array(), *v;
+    int64_t next = 0;
+    size_t i;
+    int e = al_store_list(h->store, q, data, &next);
+
+    if (e < 0) {
+        json_decref(data);
+        api_store_error(r, e);
+        return;
+    }
+    if (view)
+        json_array_foreach(data, i, v) json_array_set_new(data, i, view(json_incref(v)));
+    al_reply_json(r, 200, api_page(data, next));
+}
+
+bool api_known_fields(struct al_req *r, json_t *body, const char *const *allowed)
+{
+    const char *k;
+    json_t *v;
+
+    if (!json_is_object(body)) {
+        api_bad_field(r, "body", "must be a JSON object");
+        return false;
+    }
+    json_object_foreach(body, k, v) {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = !strcmp(k, allowed[i]);
+        if (!ok) {
+            api_bad_field(r, k, "unknown field");
+            return false;
+        }
+    }
+    return true;
+}
+
+int api_finish_tx(struct hub *h, struct al_req *r, int e)
+{
+    if (e == 0)
+        e = al_store_commit(h->store);
+    else
+        al_store_rollback(h->store);
+    if (e < 0) {
+        events_discard(h);
+        api_store_error(r, e);
+        return e;
+    }
+    events_flush(h);
+    return 0;
+}

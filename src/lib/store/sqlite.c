@@ -176,6 +176,8 @@ int al_store_commit(struct al_store *st)
 
 void al_store_rollback(struct al_store *st)
 {
+    if (st->depth == 0)
+        return;   /* the begin failed: there is nothing to undo */
     if (--st->depth > 0) {
         st->failed = true;
         return;
