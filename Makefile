@@ -1,7 +1,8 @@
 # The two set-up commands. Both install what is missing, then build.
 #   make run   - build and start the embedded default (airlock up)
 #   make test  - build with ASan+UBSan and run every test (unit, fuzz corpora, e2e)
-# Other targets: make build, make fuzz (bounded libFuzzer runs), make bench, make clean.
+# Other targets: make build, make fuzz (bounded libFuzzer runs), make bench,
+# make lint (banned calls, cppcheck, clang-tidy), make clean.
 
 JOBS ?= $(shell nproc)
 BUILD ?= build
@@ -36,8 +37,10 @@ fuzz: deps
 bench: build
 	bench/run.sh $(BUILD)
 
-lint:
+lint: deps
+	CC=clang cmake -S . -B $(TBUILD) -DCMAKE_BUILD_TYPE=Debug -DAL_SANITIZE=address,undefined >/dev/null
 	tools/check-banned.sh
+	tools/static-check.sh $(TBUILD)
 
 clean:
 	rm -rf $(BUILD) $(TBUILD) $(FBUILD)

@@ -8,7 +8,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 debs=(
-    build-essential cmake pkg-config clang libclang-rt-14-dev
+    build-essential cmake pkg-config clang clang-tidy cppcheck libclang-rt-14-dev
     libevent-dev libjansson-dev libsqlite3-dev libssl-dev
     libcurl4-openssl-dev libarchive-dev libcmocka-dev
     ca-certificates

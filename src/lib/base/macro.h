@@ -27,9 +27,10 @@ static inline void al_closep(int *fd) { if (*fd >= 0) (void) close(*fd); }
 
 /* Abort on allocation failure: out of memory is not a recoverable state for
  * a daemon whose requests are bounded. */
-void *al_xmalloc(size_t n);
-void *al_xcalloc(size_t n, size_t m);
-void *al_xrealloc(void *p, size_t n);
-char *al_xstrdup(const char *s);
-char *al_xstrndup(const char *s, size_t n);
-_printf_(1, 2) char *al_xasprintf(const char *fmt, ...);
+#define _nonnull_ret_ __attribute__((returns_nonnull))
+_nonnull_ret_ void *al_xmalloc(size_t n);
+_nonnull_ret_ void *al_xcalloc(size_t n, size_t m);
+_nonnull_ret_ void *al_xrealloc(void *p, size_t n);
+_nonnull_ret_ char *al_xstrdup(const char *s);
+_nonnull_ret_ char *al_xstrndup(const char *s, size_t n);
+_nonnull_ret_ _printf_(1, 2) char *al_xasprintf(const char *fmt, ...);

@@ -170,7 +170,7 @@ int al_opts_load(const struct al_opt *table, void *cfg, int argc, char **argv, s
             return -EINVAL;
     }
 
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc && argv[i]; i++) {
         char *a = argv[i];
         if (!strcmp(a, "--")) {
             for (i++; i < argc; i++)

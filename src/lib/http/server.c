@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,24 +187,22 @@ int al_http_server_new(struct event_base *base, const char *addr, const struct a
         free(s);
         return -e;
     }
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = { 0 };
     socklen_t sl = sizeof(ss);
-    char hbuf[INET6_ADDRSTRLEN];
+    char hbuf[INET6_ADDRSTRLEN] = "";
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *) &ss, &sl) < 0) {
         int e = errno;
         evhttp_free(s->http);
         free(s);
         return -e;
     }
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *) &ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, hbuf, sizeof(hbuf));
-        *ret_bound = al_xasprintf("http://[%s]:%u", hbuf, ntohs(a->sin6_port));
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *) &ss;
-        inet_ntop(AF_INET, &a->sin_addr, hbuf, sizeof(hbuf));
-        *ret_bound = al_xasprintf("http://%s:%u", hbuf, ntohs(a->sin_port));
+    char sbuf[16] = "";
+    if (getnameinfo((struct sockaddr *) &ss, sl, hbuf, sizeof(hbuf), sbuf, sizeof(sbuf), NI_NUMERICHOST | NI_NUMERICSERV)) {
+        evhttp_free(s->http);
+        free(s);
+        return -EADDRNOTAVAIL;
     }
+    *ret_bound = al_xasprintf(ss.ss_family == AF_INET6 ? "http://[%s]:%s" : "http://%s:%s", hbuf, sbuf);
     *ret = s;
     return 0;
 }

@@ -343,73 +343,120 @@ static int collect(struct al_store *st, sqlite3_stmt *s, int limit, json_t *out,
     return 0;
 }
 
-int al_store_list(struct al_store *st, const struct al_list_query *q, json_t *out, int64_t *ret_next_seq)
-{
+/* A list query built from optional filters: the SQL text and its bound
+ * values grow together, so a filter is one call. */
+struct sqlq {
     char sql[1024];
-    size_t o = 0;
-    sqlite3_stmt *s = NULL;
-    int i = 1;
+    size_t len;
+    struct {
+        const char *text;   /* NULL: an integer */
+        int64_t i;
+    } binds[48];
+    int n;
+    bool overflow;
+};
 
-    o += (size_t) snprintf(sql + o, sizeof(sql) - o, "SELECT seq, body FROM objects o WHERE kind=?");
-    if (q->after_seq)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND seq %s ?", q->desc ? "<" : ">");
-    if (!q->include_archived)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND archived=0");
-    if (q->parent)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND parent=?");
-    if (q->agent_id)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND ref=?");
-    if (q->agent_version)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND ref_version=?");
-    size_t nstat = 0;
-    while (q->statuses && q->statuses[nstat])
-        nstat++;
-    if (nstat > 16)
-        return -E2BIG;
-    if (nstat) {
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND status IN (");
-        for (size_t k = 0; k < nstat; k++)
-            o += (size_t) snprintf(sql + o, sizeof(sql) - o, k ? ",?" : "?");
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, ")");
+static void q_sql(struct sqlq *q, const char *text)
+{
+    size_t n = strlen(text);
+    if (q->len + n >= sizeof(q->sql)) {
+        q->overflow = true;
+        return;
     }
-    if (q->created_gt)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND created_us > ?");
-    if (q->created_gte)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND created_us >= ?");
-    if (q->created_lt)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND created_us < ?");
-    if (q->created_lte)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND created_us <= ?");
-    if (q->latest_only)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o,
-                               " AND version = (SELECT MAX(version) FROM objects p WHERE p.kind=o.kind AND p.id=o.id)");
-    o += (size_t) snprintf(sql + o, sizeof(sql) - o, " ORDER BY seq %s LIMIT ?", q->desc ? "DESC" : "ASC");
+    memcpy(q->sql + q->len, text, n + 1);
+    q->len += n;
+}
 
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+static void q_bind(struct sqlq *q, const char *text, int64_t i)
+{
+    if (q->n == (int) AL_ELEMENTSOF(q->binds)) {
+        q->overflow = true;
+        return;
+    }
+    q->binds[q->n].text = text;
+    q->binds[q->n].i = i;
+    q->n++;
+}
+
+/* " AND <clause>" with one integer bound, when v is set (non-zero). */
+static void q_int(struct sqlq *q, const char *clause, int64_t v)
+{
+    if (!v)
+        return;
+    q_sql(q, clause);
+    q_bind(q, NULL, v);
+}
+
+static void q_text(struct sqlq *q, const char *clause, const char *v)
+{
+    if (!v)
+        return;
+    q_sql(q, clause);
+    q_bind(q, v, 0);
+}
+
+/* " AND col IN (?,...)" for a NULL-terminated list of at most max values,
+ * when there is one. */
+static void q_in(struct sqlq *q, const char *col, const char *const *values, size_t max)
+{
+    size_t n = 0;
+    while (values && values[n])
+        n++;
+    if (n > max)
+        q->overflow = true;
+    if (n == 0 || n > max)
+        return;
+    q_sql(q, " AND ");
+    q_sql(q, col);
+    q_sql(q, " IN (");
+    for (size_t k = 0; values[k]; k++) {
+        q_sql(q, k ? ",?" : "?");
+        q_bind(q, values[k], 0);
+    }
+    q_sql(q, ")");
+}
+
+/* Runs q (which selects seq, body) with LIMIT limit + 1 and collects. */
+static int q_run(struct al_store *st, struct sqlq *q, bool desc, int limit, json_t *out, int64_t *ret_next)
+{
+    sqlite3_stmt *s = NULL;
+
+    q_sql(q, desc ? " ORDER BY seq DESC LIMIT ?" : " ORDER BY seq ASC LIMIT ?");
+    q_bind(q, NULL, (int64_t) limit + 1);
+    if (q->overflow)
+        return -E2BIG;
+    if (sqlite3_prepare_v2(st->db, q->sql, -1, &s, NULL) != SQLITE_OK)
         return sqlerr(st, sqlite3_errcode(st->db), "list.prepare");
-    sqlite3_bind_int(s, i++, (int) q->kind);
-    if (q->after_seq)
-        sqlite3_bind_int64(s, i++, q->after_seq);
-    if (q->parent)
-        bind_text(s, i++, q->parent);
-    if (q->agent_id)
-        bind_text(s, i++, q->agent_id);
-    if (q->agent_version)
-        sqlite3_bind_int64(s, i++, q->agent_version);
-    for (size_t k = 0; k < nstat; k++)
-        bind_text(s, i++, q->statuses[k]);
-    if (q->created_gt)
-        sqlite3_bind_int64(s, i++, q->created_gt);
-    if (q->created_gte)
-        sqlite3_bind_int64(s, i++, q->created_gte);
-    if (q->created_lt)
-        sqlite3_bind_int64(s, i++, q->created_lt);
-    if (q->created_lte)
-        sqlite3_bind_int64(s, i++, q->created_lte);
-    sqlite3_bind_int(s, i++, q->limit + 1);
-    int r = collect(st, s, q->limit, out, ret_next_seq);
+    for (int i = 0; i < q->n; i++)
+        if (q->binds[i].text)
+            bind_text(s, i + 1, q->binds[i].text);
+        else
+            sqlite3_bind_int64(s, i + 1, q->binds[i].i);
+    int r = collect(st, s, limit, out, ret_next);
     sqlite3_finalize(s);
     return r;
+}
+
+int al_store_list(struct al_store *st, const struct al_list_query *q, json_t *out, int64_t *ret_next_seq)
+{
+    struct sqlq b = { .len = 0 };
+
+    q_sql(&b, "SELECT seq, body FROM objects o WHERE kind=?");
+    q_bind(&b, NULL, (int64_t) q->kind);
+    q_int(&b, q->desc ? " AND seq < ?" : " AND seq > ?", q->after_seq);
+    if (!q->include_archived)
+        q_sql(&b, " AND archived=0");
+    q_text(&b, " AND parent=?", q->parent);
+    q_text(&b, " AND ref=?", q->agent_id);
+    q_int(&b, " AND ref_version=?", q->agent_version);
+    q_in(&b, "status", q->statuses, 16);
+    q_int(&b, " AND created_us > ?", q->created_gt);
+    q_int(&b, " AND created_us >= ?", q->created_gte);
+    q_int(&b, " AND created_us < ?", q->created_lt);
+    q_int(&b, " AND created_us <= ?", q->created_lte);
+    if (q->latest_only)
+        q_sql(&b, " AND version = (SELECT MAX(version) FROM objects p WHERE p.kind=o.kind AND p.id=o.id)");
+    return q_run(st, &b, q->desc, q->limit, out, ret_next_seq);
 }
 
 int64_t al_store_count(struct al_store *st, enum al_kind k, const char *parent, const char *state)
@@ -490,52 +537,17 @@ int al_store_event_append(struct al_store *st, const char *session_id, json_t *e
 
 int al_store_event_list(struct al_store *st, const struct al_event_query *q, json_t *out, int64_t *ret_next_seq)
 {
-    char sql[1024];
-    size_t o = 0, ntypes = 0;
-    sqlite3_stmt *s = NULL;
-    int i = 1;
+    struct sqlq b = { .len = 0 };
 
-    while (q->types && q->types[ntypes])
-        ntypes++;
-    if (ntypes > 32)
-        return -E2BIG;
-    o += (size_t) snprintf(sql + o, sizeof(sql) - o, "SELECT seq, body FROM events WHERE session_id=?");
-    if (q->after_seq)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND seq %s ?", q->desc ? "<" : ">");
-    if (ntypes) {
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND type IN (");
-        for (size_t k = 0; k < ntypes; k++)
-            o += (size_t) snprintf(sql + o, sizeof(sql) - o, k ? ",?" : "?");
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, ")");
-    }
-    if (q->created_gt)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND processed_us > ?");
-    if (q->created_gte)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND processed_us >= ?");
-    if (q->created_lt)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND processed_us < ?");
-    if (q->created_lte)
-        o += (size_t) snprintf(sql + o, sizeof(sql) - o, " AND processed_us <= ?");
-    o += (size_t) snprintf(sql + o, sizeof(sql) - o, " ORDER BY seq %s LIMIT ?", q->desc ? "DESC" : "ASC");
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return sqlerr(st, sqlite3_errcode(st->db), "events.prepare");
-    bind_text(s, i++, q->session_id);
-    if (q->after_seq)
-        sqlite3_bind_int64(s, i++, q->after_seq);
-    for (size_t k = 0; k < ntypes; k++)
-        bind_text(s, i++, q->types[k]);
-    if (q->created_gt)
-        sqlite3_bind_int64(s, i++, q->created_gt);
-    if (q->created_gte)
-        sqlite3_bind_int64(s, i++, q->created_gte);
-    if (q->created_lt)
-        sqlite3_bind_int64(s, i++, q->created_lt);
-    if (q->created_lte)
-        sqlite3_bind_int64(s, i++, q->created_lte);
-    sqlite3_bind_int(s, i++, q->limit + 1);
-    int r = collect(st, s, q->limit, out, ret_next_seq);
-    sqlite3_finalize(s);
-    return r;
+    q_sql(&b, "SELECT seq, body FROM events WHERE session_id=?");
+    q_bind(&b, q->session_id, 0);
+    q_int(&b, q->desc ? " AND seq < ?" : " AND seq > ?", q->after_seq);
+    q_in(&b, "type", q->types, 32);
+    q_int(&b, " AND processed_us > ?", q->created_gt);
+    q_int(&b, " AND processed_us >= ?", q->created_gte);
+    q_int(&b, " AND processed_us < ?", q->created_lt);
+    q_int(&b, " AND processed_us <= ?", q->created_lte);
+    return q_run(st, &b, q->desc, q->limit, out, ret_next_seq);
 }
 
 int al_store_event_by_tool_use(struct al_store *st, const char *session_id, const char *type,
