@@ -277,6 +277,32 @@ void work_tick(struct hub *h)
     json_decref(expired);
 }
 
+/* After a restart every holder gets one full TTL to heartbeat again: the
+ * hub was away, not the workers, and their leases should not expire for
+ * the downtime. */
+void work_restart_grace(struct hub *h)
+{
+    json_t *items = json_array(), *w;
+    size_t i;
+    int64_t until = al_now_us() + h->cfg.lease_ttl_us;
+
+    if (al_store_work_expired(h->store, until, items) == 0 && json_array_size(items) > 0 &&
+        al_store_begin(h->store) == 0) {
+        int e = 0;
+        json_array_foreach(items, i, w) {
+            if (e < 0 || !strcmp(json_string_value(json_object_get(w, "state")), "stopping"))
+                continue;
+            json_object_set_new(w, "_lease_expires_us", json_integer(until));
+            e = al_store_put(h->store, AL_KIND_WORK, json_string_value(json_object_get(w, "id")), 0, w);
+        }
+        if (e == 0 && al_store_commit(h->store) == 0)
+            al_log(AL_INFO, "work.leases_extended", AL_U64("items", json_array_size(items)));
+        else if (e < 0)
+            al_store_rollback(h->store);
+    }
+    json_decref(items);
+}
+
 static bool int_param(struct al_req *r, const char *name, int64_t min, int64_t max, int64_t def, int64_t *ret)
 {
     const char *v = al_query_get(&r->query, name);

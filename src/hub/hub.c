@@ -299,6 +299,7 @@ int hub_main(int argc, char **argv)
     event_add(h.sigint, NULL);
 
     events_init(&h);
+    work_restart_grace(&h);
     work_tick(&h);
     loop_start(&h);
     al_log(AL_INFO, "hub.listening", AL_STR("url", h.url), AL_STR("data_dir", h.cfg.data_dir),

@@ -194,6 +194,7 @@ void events_done(struct hub *h);   /* ends every stream */
 _must_check_ int work_enqueue(struct hub *h, const char *environment_id, json_t *session, json_t **ret_work);
 void work_wake(struct hub *h, const char *environment_id);
 void work_tick(struct hub *h);
+void work_restart_grace(struct hub *h);   /* at start-up, before the first tick */
 void work_poll_waiters_free(struct hub *h);
 int64_t workers_polling(struct hub *h, const char *environment_id);
 

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHub, setup, http, history, until } from './lib/hub.mjs';
+import { startHub, setup, http, history, until, tempDir } from './lib/hub.mjs';
 import { startSdkWorker } from './lib/sdkproc.mjs';
 
 const userMessage = (lines) => ({ type: 'user.message', content: [{ type: 'text', text: lines.join('\n') }] });
@@ -207,6 +207,39 @@ test('durability: events acknowledged before a kill -9 of the hub survive a rest
   } finally {
     stream?.close();
     await worker?.stop();
+    await hub.stop();
+    hub.cleanup();
+  }
+});
+
+test('a hub restart gives every lease holder one full TTL to heartbeat again', async () => {
+  const dataDir = tempDir();
+  let hub = await startHub({ dataDir, args: ['--lease-ttl', '10s'] });
+  const port = new URL(hub.url).port;
+  try {
+    const { client: c, environment, envKey, agent } = await setup(hub);
+    await c.beta.sessions.create({ agent: agent.id, environment_id: environment.id });
+    const poll = await http(hub, 'GET', `/v1/environments/${environment.id}/work/poll`, { key: envKey });
+    const work = poll.body;
+    const base = `/v1/environments/${environment.id}/work/${work.id}`;
+    assert.equal((await http(hub, 'POST', `${base}/ack`, { key: envKey })).status, 200);
+    const hb = await http(hub, 'POST', `${base}/heartbeat?expected_last_heartbeat=NO_HEARTBEAT`, { key: envKey });
+    assert.equal(hb.status, 200);
+    assert.equal(hb.body.ttl_seconds, 10);
+    const leaseEnd = Date.parse(hb.body.last_heartbeat) + 10000;
+
+    await hub.kill9();
+    // The hub stays down past the lease's end: time itself is what is under test.
+    await new Promise((r) => setTimeout(r, Math.max(0, leaseEnd - Date.now()) + 500));
+    hub = await startHub({ dataDir, listen: `127.0.0.1:${port}`, args: ['--lease-ttl', '10s'] });
+
+    const again = await http(hub, 'POST', `${base}/heartbeat?expected_last_heartbeat=${encodeURIComponent(hb.body.last_heartbeat)}`,
+      { key: envKey });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.body.state, 'active');
+    assert.equal(again.body.lease_extended, true);
+    assert.match(hub.logs(), /work\.leases_extended/);
+  } finally {
     await hub.stop();
     hub.cleanup();
   }
