@@ -339,6 +339,7 @@ void h_env_key_revoke(struct al_req *r, void *ud)
             api_store_error(r, e);
             return;
         }
+        auth_forget(h, json_string_value(json_object_get(key, "_hash")));
         al_log(AL_INFO, "environment_key.revoked", AL_STR("key_id", r->params[1]));
     }
     al_reply_json(r, 200, key_public(key));

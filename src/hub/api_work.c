@@ -6,26 +6,45 @@
 #include <string.h>
 
 #include "../lib/base/log.h"
+#include "../lib/base/map.h"
 #include "../lib/base/util.h"
 #include "hub.h"
 
 #define WORKERS_WINDOW_US (30LL * 1000000)
-#define WORKERS_SEEN_MAX  4096
+#define WORKERS_SEEN_MAX  100000   /* distinct worker ids remembered per environment */
+
+/* Per environment: its parked polls, oldest first, and the worker ids seen
+ * polling (for stats.workers_polling). Found by id in hub.queues, so a poll
+ * or a wake never looks at another environment's waiters. */
+struct env_queue {
+    struct poll_waiter *head, *tail;
+    struct al_map *workers;   /* Anthropic-Worker-ID -> int64_t * last poll (monotonic µs) */
+};
 
 struct poll_waiter {
     struct poll_waiter *next, *prev;
     struct hub *h;
+    struct env_queue *q;
     struct al_req *r;
-    char *env_id;
     int64_t reclaim_us;
     struct event *timer;
 };
 
-struct worker_seen {
-    struct worker_seen *next;
-    char *env_id, *worker_id;
-    int64_t last_us;     /* monotonic */
-};
+static struct env_queue *queue_of(struct hub *h, const char *env_id, bool create)
+{
+    if (!h->queues) {
+        if (!create)
+            return NULL;
+        h->queues = al_map_new();
+    }
+    struct env_queue *q = al_map_get(h->queues, env_id);
+    if (!q && create) {
+        q = al_xcalloc(1, sizeof(*q));
+        q->workers = al_map_new();
+        al_map_put(h->queues, env_id, q);
+    }
+    return q;
+}
 
 static json_t *work_public(json_t *w)
 {
@@ -66,56 +85,81 @@ int work_enqueue(struct hub *h, const char *environment_id, json_t *session, jso
 
 static void waiter_free(struct poll_waiter *w)
 {
-    struct hub *h = w->h;
+    struct env_queue *q = w->q;
     if (w->prev)
         w->prev->next = w->next;
     else
-        h->waiters = w->next;
+        q->head = w->next;
     if (w->next)
         w->next->prev = w->prev;
-    h->nwaiters--;
+    else
+        q->tail = w->prev;
+    w->h->nwaiters--;
     event_free(w->timer);
-    free(w->env_id);
     free(w);
 }
 
 static void record_worker(struct hub *h, const char *env_id, const char *worker_id)
 {
-    struct worker_seen **pp = &h->seen, *ws;
-    size_t n = 0;
-    int64_t now = al_mono_us();
-
     if (!worker_id || !*worker_id || strlen(worker_id) > 256)
         return;
-    for (; (ws = *pp); n++) {
-        if (now - ws->last_us > WORKERS_WINDOW_US || n >= WORKERS_SEEN_MAX) {
-            *pp = ws->next;
-            free(ws->env_id);
-            free(ws->worker_id);
-            free(ws);
-            continue;
-        }
-        if (!strcmp(ws->env_id, env_id) && !strcmp(ws->worker_id, worker_id)) {
-            ws->last_us = now;
-            return;
-        }
-        pp = &ws->next;
+    struct env_queue *q = queue_of(h, env_id, true);
+    int64_t *last = al_map_get(q->workers, worker_id);
+    if (!last) {
+        if (al_map_size(q->workers) >= WORKERS_SEEN_MAX)
+            return;   /* swept on the next tick */
+        last = al_xmalloc(sizeof(*last));
+        al_map_put(q->workers, worker_id, last);
     }
-    ws = al_xcalloc(1, sizeof(*ws));
-    ws->env_id = al_xstrdup(env_id);
-    ws->worker_id = al_xstrdup(worker_id);
-    ws->last_us = now;
-    ws->next = h->seen;
-    h->seen = ws;
+    *last = al_mono_us();
+}
+
+struct count_ctx {
+    int64_t now, n;
+};
+
+static bool count_recent(const char *key, void *value, void *ud)
+{
+    struct count_ctx *c = ud;
+    c->n += c->now - *(int64_t *) value <= WORKERS_WINDOW_US;
+    return false;
 }
 
 int64_t workers_polling(struct hub *h, const char *environment_id)
 {
-    int64_t n = 0, now = al_mono_us();
-    for (struct worker_seen *ws = h->seen; ws; ws = ws->next)
-        n += now - ws->last_us <= WORKERS_WINDOW_US && !strcmp(ws->env_id, environment_id);
-    /* Parked polls count even if their worker sent no id. */
-    return n;
+    struct env_queue *q = queue_of(h, environment_id, false);
+    struct count_ctx c = { .now = al_mono_us() };
+    if (q)
+        al_map_sweep(q->workers, count_recent, &c);
+    return c.n;
+}
+
+static bool drop_stale_worker(const char *key, void *value, void *ud)
+{
+    if (*(int64_t *) ud - *(int64_t *) value <= WORKERS_WINDOW_US)
+        return false;
+    free(value);
+    return true;
+}
+
+static bool drop_idle_queue(const char *key, void *value, void *ud)
+{
+    struct env_queue *q = value;
+    al_map_sweep(q->workers, drop_stale_worker, ud);
+    if (q->head || al_map_size(q->workers) > 0)
+        return false;
+    al_map_free(q->workers);
+    free(q);
+    return true;
+}
+
+/* Forgets worker ids not seen for the stats window, and environments with
+ * nothing left to remember. */
+static void queues_sweep(struct hub *h)
+{
+    int64_t now = al_mono_us();
+    if (h->queues)
+        al_map_sweep(h->queues, drop_idle_queue, &now);
 }
 
 static int deliver_locked(struct hub *h, const char *env_id, int64_t reclaim_us, json_t **ret)
@@ -196,10 +240,9 @@ static void waiter_on_close(struct al_req *r)
 
 void work_wake(struct hub *h, const char *environment_id)
 {
-    for (struct poll_waiter *w = h->waiters, *next; w; w = next) {
-        next = w->next;
-        if (strcmp(w->env_id, environment_id))
-            continue;
+    struct env_queue *q = queue_of(h, environment_id, false);
+    while (q && q->head) {
+        struct poll_waiter *w = q->head;
         json_t *item = NULL;
         int e = deliver(h, environment_id, w->reclaim_us, &item);
         if (e == -ENOENT)
@@ -216,26 +259,27 @@ void work_wake(struct hub *h, const char *environment_id)
     }
 }
 
+static bool free_queue(const char *key, void *value, void *ud)
+{
+    struct env_queue *q = value;
+    int64_t never = INT64_MAX;
+    while (q->head) {
+        struct al_req *r = q->head->r;
+        r->on_close = NULL;
+        waiter_free(q->head);
+        al_reply_json(r, 200, NULL);
+    }
+    al_map_sweep(q->workers, drop_stale_worker, &never);
+    al_map_free(q->workers);
+    free(q);
+    return true;
+}
+
 void work_poll_waiters_free(struct hub *h)
 {
-    struct poll_waiter *w = TAKE_PTR(h->waiters), *next;
-    for (; w; w = next) {
-        next = w->next;
-        struct al_req *r = w->r;
-        r->on_close = NULL;
-        al_reply_json(r, 200, NULL);
-        event_free(w->timer);
-        free(w->env_id);
-        free(w);
-    }
-    h->nwaiters = 0;
-    while (h->seen) {
-        struct worker_seen *ws = h->seen;
-        h->seen = ws->next;
-        free(ws->env_id);
-        free(ws->worker_id);
-        free(ws);
-    }
+    if (h->queues)
+        al_map_sweep(h->queues, free_queue, NULL);
+    h->queues = al_map_free(h->queues);
 }
 
 /* Expired leases return their items to the queue (the old holder's next
@@ -245,6 +289,11 @@ void work_tick(struct hub *h)
     json_t *expired = json_array(), *w;
     size_t i;
     int64_t now = al_now_us();
+
+    if (now - h->last_sweep_us >= 5000000) {
+        h->last_sweep_us = now;
+        queues_sweep(h);
+    }
 
     if (al_store_work_expired(h->store, now, expired) < 0 || json_array_size(expired) == 0) {
         json_decref(expired);
@@ -347,20 +396,19 @@ void h_work_poll(struct al_req *r, void *ud)
     }
     struct poll_waiter *w = al_xcalloc(1, sizeof(*w));
     w->h = h;
+    w->q = queue_of(h, r->params[0], true);
     w->r = r;
-    w->env_id = al_xstrdup(r->params[0]);
     w->reclaim_us = reclaim_ms * 1000;
     w->timer = evtimer_new(h->base, waiter_timeout, w);
     struct timeval tv = { block_ms / 1000, (block_ms % 1000) * 1000 };
     evtimer_add(w->timer, &tv);
-    /* Append at the tail so that the longest waiter is served first. */
-    struct poll_waiter **pp = &h->waiters, *prev = NULL;
-    while (*pp) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    w->prev = prev;
-    *pp = w;
+    /* Oldest first: the longest waiter is served first. */
+    w->prev = w->q->tail;
+    if (w->q->tail)
+        w->q->tail->next = w;
+    else
+        w->q->head = w;
+    w->q->tail = w;
     h->nwaiters++;
     al_req_park(r, waiter_on_close, w);
 }

@@ -6,11 +6,88 @@
 #include <string.h>
 
 #include "../lib/base/log.h"
+#include "../lib/base/map.h"
 #include "../lib/base/util.h"
 #include "../lib/tls/crypto.h"
 #include "hub.h"
 
 #define SESSION_TOKEN_TTL_US (24LL * 3600 * 1000000)
+#define CRED_CACHE_MAX       100000
+
+/* Credentials already verified against the store, by SHA-256 hex, so that
+ * a worker's every request is not a store lookup. Revocation removes the
+ * entry (auth_forget); tokens carry their expiry. */
+struct cred {
+    enum principal_kind kind;
+    char *environment_id, *session_id, *work_id;
+    int64_t expires_us;   /* 0 = never */
+};
+
+static bool cred_free(const char *key, void *value, void *ud)
+{
+    struct cred *c = value;
+    free(c->environment_id);
+    free(c->session_id);
+    free(c->work_id);
+    free(c);
+    return true;
+}
+
+void auth_cache_free(struct hub *h)
+{
+    if (h->creds)
+        al_map_sweep(h->creds, cred_free, NULL);
+    h->creds = al_map_free(h->creds);
+}
+
+void auth_forget(struct hub *h, const char *hash_hex)
+{
+    struct cred *c = h->creds ? al_map_remove(h->creds, hash_hex) : NULL;
+    if (c)
+        cred_free(NULL, c, NULL);
+}
+
+static struct principal *principal_of(const struct cred *c)
+{
+    struct principal *p = al_xcalloc(1, sizeof(*p));
+    p->kind = c->kind;
+    p->environment_id = al_xstrdup(c->environment_id);
+    if (c->kind == PRINCIPAL_SESSION_TOKEN) {
+        p->session_id = al_xstrdup(c->session_id);
+        p->work_id = al_xstrdup(c->work_id);
+    }
+    return p;
+}
+
+/* Looks hex up in the store; on success caches and returns the credential. */
+static const struct cred *cred_load(struct hub *h, const char *hex)
+{
+    json_t *obj = NULL;
+    struct cred *c = NULL;
+
+    if (al_store_credential_by_hash(h->store, hex, &obj) < 0)
+        return NULL;
+    const char *stored = json_string_value(json_object_get(obj, "_hash"));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    bool revoked = json_is_string(json_object_get(obj, "revoked_at"));
+    if (stored && kind && strlen(stored) == strlen(hex) && al_ct_equal(stored, hex, strlen(hex)) && !revoked) {
+        c = al_xcalloc(1, sizeof(*c));
+        c->kind = !strcmp(kind, "environment_key") ? PRINCIPAL_ENV_KEY : PRINCIPAL_SESSION_TOKEN;
+        c->environment_id = al_xstrdup(json_string_value(json_object_get(obj, "environment_id")) ?: "");
+        c->session_id = al_xstrdup(json_string_value(json_object_get(obj, "session_id")) ?: "");
+        c->work_id = al_xstrdup(json_string_value(json_object_get(obj, "work_id")) ?: "");
+        c->expires_us = json_integer_value(json_object_get(obj, "_expires_us"));
+        if (!h->creds)
+            h->creds = al_map_new();
+        if (al_map_size(h->creds) >= CRED_CACHE_MAX) {
+            auth_cache_free(h);   /* start over rather than track recency */
+            h->creds = al_map_new();
+        }
+        al_map_put(h->creds, hex, c);
+    }
+    json_decref(obj);
+    return c;
+}
 
 void principal_free(struct principal *p)
 {
@@ -56,27 +133,12 @@ bool auth_authenticate(struct hub *h, struct al_req *r)
         return true;
     }
     al_hex(d, sizeof(d), hex);
-    json_t *c = NULL;
-    if (al_store_credential_by_hash(h->store, hex, &c) == 0) {
-        const char *stored = json_string_value(json_object_get(c, "_hash"));
-        const char *kind = json_string_value(json_object_get(c, "kind"));
-        bool revoked = json_is_string(json_object_get(c, "revoked_at"));
-        int64_t expires = json_integer_value(json_object_get(c, "_expires_us"));
-        bool ok = stored && strlen(stored) == strlen(hex) && al_ct_equal(stored, hex, strlen(hex)) && !revoked &&
-                  (expires == 0 || expires > al_now_us()) && kind;
-        if (ok) {
-            p = al_xcalloc(1, sizeof(*p));
-            p->kind = !strcmp(kind, "environment_key") ? PRINCIPAL_ENV_KEY : PRINCIPAL_SESSION_TOKEN;
-            p->environment_id = al_xstrdup(json_string_value(json_object_get(c, "environment_id")) ?: "");
-            if (p->kind == PRINCIPAL_SESSION_TOKEN) {
-                p->session_id = al_xstrdup(json_string_value(json_object_get(c, "session_id")) ?: "");
-                p->work_id = al_xstrdup(json_string_value(json_object_get(c, "work_id")) ?: "");
-            }
-            r->auth = p;
-            json_decref(c);
-            return true;
-        }
-        json_decref(c);
+    const struct cred *c = h->creds ? al_map_get(h->creds, hex) : NULL;
+    if (!c)
+        c = cred_load(h, hex);
+    if (c && (c->expires_us == 0 || c->expires_us > al_now_us())) {
+        r->auth = principal_of(c);
+        return true;
     }
     h->m.auth_failures++;
     al_log(AL_INFO, "auth.rejected", AL_STR("request_id", r->request_id), AL_STR("path", r->path));

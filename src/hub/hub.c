@@ -313,6 +313,7 @@ out:
     loop_stop(&h);
     work_poll_waiters_free(&h);
     events_done(&h);
+    auth_cache_free(&h);
     if (h.tick)
         event_free(h.tick);
     if (h.sigterm)

@@ -16,6 +16,7 @@
 
 struct event_base;
 struct event;
+struct al_map;
 
 struct hub_config {
     char *listen;             /* "127.0.0.1:8080" */
@@ -60,12 +61,13 @@ struct hub {
     unsigned char api_key_hash[32];
     struct event *tick;           /* lease expiry and poll-waiter sweep */
     struct event *sigterm, *sigint;
-    struct poll_waiter *waiters;  /* parked long-polls, doubly linked */
-    size_t nwaiters;
+    struct al_map *creds;         /* verified credentials by digest (auth.c) */
+    struct al_map *queues;        /* environment id -> struct env_queue (api_work.c) */
+    size_t nwaiters;              /* parked long-polls in all queues */
+    int64_t last_sweep_us;        /* when idle queues and stale worker ids were last dropped */
     struct stream_sub *subs;      /* open SSE streams (dead ones until reaped) */
     struct event *reap_ev;        /* frees ended streams on the next loop pass */
     size_t nsubs;
-    struct worker_seen *seen;     /* Anthropic-Worker-ID → last poll, for stats */
     struct agent_loop *loop;
     json_t *pending;              /* [[session_id, event], ...] appended, not yet published */
     struct hub_metrics m;
@@ -85,6 +87,9 @@ extern const struct al_opt hub_opts[];   /* see lib/base/opt.h */
 /* Authenticates r; on failure replies 401 and returns false. */
 bool auth_authenticate(struct hub *h, struct al_req *r);
 void principal_free(struct principal *p);
+/* Drops a credential from the cache of verified ones (on revocation). */
+void auth_forget(struct hub *h, const char *hash_hex);
+void auth_cache_free(struct hub *h);
 /* Scope checks: on failure reply (403/404 without revealing existence). */
 bool auth_require_api_key(struct al_req *r);
 bool auth_require_env(struct al_req *r, const char *environment_id, bool api_key_ok, bool token_ok);

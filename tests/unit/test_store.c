@@ -122,7 +122,15 @@ static void test_migrations(void **state)
     ASSERT_I64_EQ(al_store_schema_version(f->st), 2);
     ASSERT_OK(stat(f->path, &sb));
 
-    /* WAL mode is persistent in the file: check it from outside. */
+    /* The store holds the database exclusively: a second store (a second
+     * hub on the same data directory) is refused. */
+    struct al_store *other = NULL;
+    ASSERT_RET(al_store_open(f->path, false, &other), -EBUSY);
+    assert_null(other);
+
+    /* WAL mode is persistent in the file: check it from outside, once the
+     * store has let go of it. */
+    f->st = al_store_close(f->st);
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);

@@ -34,7 +34,8 @@ struct al_store_stats {
 };
 
 /* Opens (creating) the database at path in WAL mode and migrates its
- * schema. sync_full selects synchronous=FULL (durable against power loss)
+ * schema. The store holds the database exclusively while open: a second
+ * opener gets -EBUSY. sync_full selects synchronous=FULL (durable against power loss)
  * instead of NORMAL (durable against process death). */
 _must_check_ int al_store_open(const char *path, bool sync_full, struct al_store **ret);
 struct al_store *al_store_close(struct al_store *st);
