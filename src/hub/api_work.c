@@ -83,6 +83,14 @@ int work_enqueue(struct hub *h, const char *environment_id, json_t *session, jso
     return 0;
 }
 
+static void waiter_destroy(struct poll_waiter *w)
+{
+    w->h->nwaiters--;
+    event_free(w->timer);
+    free(w);
+}
+
+/* Unlinks w from anywhere in its queue and frees it. */
 static void waiter_free(struct poll_waiter *w)
 {
     struct env_queue *q = w->q;
@@ -94,9 +102,22 @@ static void waiter_free(struct poll_waiter *w)
         w->next->prev = w->prev;
     else
         q->tail = w->prev;
-    w->h->nwaiters--;
-    event_free(w->timer);
-    free(w);
+    waiter_destroy(w);
+}
+
+/* Takes the oldest waiter off q; the caller frees it with waiter_destroy. */
+static struct poll_waiter *queue_pop(struct env_queue *q)
+{
+    struct poll_waiter *w = q->head;
+    if (!w)
+        return NULL;
+    q->head = w->next;
+    if (q->head)
+        q->head->prev = NULL;
+    else
+        q->tail = NULL;
+    w->next = w->prev = NULL;
+    return w;
 }
 
 static void record_worker(struct hub *h, const char *env_id, const char *worker_id)
@@ -242,14 +263,14 @@ void work_wake(struct hub *h, const char *environment_id)
 {
     struct env_queue *q = queue_of(h, environment_id, false);
     while (q && q->head) {
-        struct poll_waiter *w = q->head;
         json_t *item = NULL;
-        int e = deliver(h, environment_id, w->reclaim_us, &item);
+        int e = deliver(h, environment_id, q->head->reclaim_us, &item);
         if (e == -ENOENT)
             return;
+        struct poll_waiter *w = queue_pop(q);
         struct al_req *r = w->r;
         r->on_close = NULL;
-        waiter_free(w);
+        waiter_destroy(w);
         if (e < 0) {
             api_store_error(r, e);
             continue;
@@ -263,10 +284,11 @@ static bool free_queue(const char *key, void *value, void *ud)
 {
     struct env_queue *q = value;
     int64_t never = INT64_MAX;
-    while (q->head) {
-        struct al_req *r = q->head->r;
+    struct poll_waiter *w;
+    while ((w = queue_pop(q))) {
+        struct al_req *r = w->r;
         r->on_close = NULL;
-        waiter_free(q->head);
+        waiter_destroy(w);
         al_reply_json(r, 200, NULL);
     }
     al_map_sweep(q->workers, drop_stale_worker, &never);

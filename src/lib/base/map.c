@@ -31,7 +31,7 @@ struct al_map *al_map_new(void)
 {
     struct al_map *m = al_xcalloc(1, sizeof(*m));
     m->nbuckets = 16;
-    m->buckets = al_xcalloc(m->nbuckets, sizeof(*m->buckets));
+    m->buckets = al_xcalloc(m->nbuckets, sizeof(struct entry *));
     return m;
 }
 
@@ -61,7 +61,7 @@ static struct entry **find(const struct al_map *m, const char *key, uint64_t h)
 static void grow(struct al_map *m)
 {
     size_t n = m->nbuckets * 2;
-    struct entry **b = al_xcalloc(n, sizeof(*b));
+    struct entry **b = al_xcalloc(n, sizeof(struct entry *));
     for (size_t i = 0; i < m->nbuckets; i++)
         for (struct entry *e = m->buckets[i], *next; e; e = next) {
             next = e->next;
