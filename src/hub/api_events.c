@@ -116,7 +116,7 @@ static void publish(struct hub *h, const char *session_id, json_t *ev)
             sub_write(s, frame, n);
 }
 
-void events_flush(struct hub *h)
+void events_publish_pending(struct hub *h)
 {
     json_t *p = h->pending, *v;
     size_t i;
@@ -377,7 +377,7 @@ void h_events_send(struct al_req *r, void *ud)
             goto done;
         }
     }
-    int e = al_store_begin(h->store);
+    int e = hub_tx_begin(h);
     json_array_foreach(events, i, v) {
         if (e < 0)
             break;
@@ -386,8 +386,7 @@ void h_events_send(struct al_req *r, void *ud)
         if (!strcmp(t, "user.tool_result") || !strcmp(t, "user.custom_tool_result") || !strcmp(t, "user.tool_confirmation")) {
             int c = check_answer(h, r, s, v, &dup);
             if (c < 0) {
-                al_store_rollback(h->store);
-                events_discard(h);
+                (void) hub_tx_end(h, -ECANCELED);   /* check_answer has replied */
                 goto done;
             }
             if (c == 0) {

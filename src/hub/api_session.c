@@ -215,7 +215,7 @@ void h_session_create(struct al_req *r, void *ud)
     agent = NULL;
     bool self_hosted = !strcmp(json_string_value(json_object_get(json_object_get(env, "config"), "type")) ?: "",
                                "self_hosted");
-    int e = al_store_begin(h->store);
+    int e = hub_tx_begin(h);
     if (e == 0)
         e = al_store_put(h->store, AL_KIND_SESSION, id, 0, s);
     json_array_foreach(initial, i, v) {
@@ -387,7 +387,7 @@ void h_session_update(struct al_req *r, void *ud)
     }
     now = now_rfc3339();
     json_object_set_new(s, "updated_at", json_string(now));
-    int e = al_store_begin(h->store);
+    int e = hub_tx_begin(h);
     if (e == 0)
         e = al_store_put(h->store, AL_KIND_SESSION, r->params[0], 0, s);
     if (e == 0)
@@ -438,7 +438,7 @@ void h_session_archive(struct al_req *r, void *ud)
     json_object_set_new(s, "archived_at", json_string(now));
     json_object_set_new(s, "updated_at", json_string(now));
     json_object_set_new(s, "status", json_string("terminated"));
-    int e = al_store_begin(h->store);
+    int e = hub_tx_begin(h);
     if (e == 0)
         e = al_store_put(h->store, AL_KIND_SESSION, r->params[0], 0, s);
     if (e == 0)
@@ -447,7 +447,6 @@ void h_session_archive(struct al_req *r, void *ud)
         json_decref(s);
         return;
     }
-    events_close_streams(h, r->params[0]);
     al_log(AL_INFO, "session.archived", AL_STR("session", r->params[0]));
     al_reply_json(r, 200, session_public(s));
 }
@@ -461,7 +460,7 @@ void h_session_delete(struct al_req *r, void *ud)
     json_decref(s);
     /* session.deleted is sent to open streams but is not kept: the history
      * goes with the session. */
-    int e = al_store_begin(h->store);
+    int e = hub_tx_begin(h);
     if (e == 0)
         e = session_end(h, r->params[0], "session.deleted");
     if (e == 0)
@@ -470,7 +469,6 @@ void h_session_delete(struct al_req *r, void *ud)
         e = al_store_delete(h->store, AL_KIND_SESSION, r->params[0]);
     if (api_finish_tx(h, r, e) < 0)
         return;
-    events_close_streams(h, r->params[0]);
     al_log(AL_INFO, "session.deleted", AL_STR("session", r->params[0]));
     al_reply_json(r, 200, json_pack("{s:s, s:s}", "id", r->params[0], "type", "session_deleted"));
 }

@@ -93,7 +93,7 @@ static void create_version(struct hub *h, struct al_req *r, json_t *skill)
                     "excluded_members", (json_int_t) info.excluded);
     json_object_set_new(skill, "latest_version", json_string(vid));
     json_object_set_new(skill, "updated_at", json_string(now));
-    e = al_store_begin(h->store);
+    e = hub_tx_begin(h);
     if (e == 0)
         e = al_store_put(h->store, AL_KIND_SKILL, skill_id, 0, skill);
     if (e == 0)

@@ -222,15 +222,15 @@ static int deliver_locked(struct hub *h, const char *env_id, int64_t reclaim_us,
  * delivery mark and the item's sessions token commit together. */
 static int deliver(struct hub *h, const char *env_id, int64_t reclaim_us, json_t **ret)
 {
-    int e = al_store_begin(h->store);
+    int e = hub_tx_begin(h);
     if (e < 0)
         return e;
     e = deliver_locked(h, env_id, reclaim_us, ret);
     if (e < 0) {
-        al_store_rollback(h->store);
+        (void) hub_tx_end(h, e);
         return e;
     }
-    e = al_store_commit(h->store);
+    e = hub_tx_end(h, 0);
     if (e < 0) {
         json_decref(*ret);
         *ret = NULL;
@@ -321,7 +321,7 @@ void work_tick(struct hub *h)
         json_decref(expired);
         return;
     }
-    if (al_store_begin(h->store) < 0) {
+    if (hub_tx_begin(h) < 0) {
         json_decref(expired);
         return;
     }
@@ -343,7 +343,7 @@ void work_tick(struct hub *h)
         h->m.leases_expired++;
         al_log(AL_INFO, "work.lease_expired", AL_STR("work", id), AL_STR("to", stopping ? "stopped" : "queued"));
     }
-    if (al_store_commit(h->store) == 0)
+    if (hub_tx_end(h, 0) == 0)
         json_array_foreach(expired, i, w) work_wake(h, json_string_value(json_object_get(w, "environment_id")));
     json_decref(expired);
 }

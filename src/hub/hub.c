@@ -299,6 +299,7 @@ int hub_main(int argc, char **argv)
     event_add(h.sigint, NULL);
 
     events_init(&h);
+    hub_tx_init(&h);
     work_restart_grace(&h);
     work_tick(&h);
     loop_start(&h);
@@ -310,6 +311,7 @@ int hub_main(int argc, char **argv)
     rc = 0;
     al_log(AL_INFO, "hub.stopped");
 out:
+    hub_tx_done(&h);
     loop_stop(&h);
     work_poll_waiters_free(&h);
     events_done(&h);

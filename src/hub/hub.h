@@ -49,7 +49,7 @@ struct agent_loop;
 
 struct hub_metrics {
     uint64_t polls, polls_empty, polls_woken, acks, heartbeats, heartbeat_412, stops;
-    uint64_t events_appended, sse_frames, sse_dropped, leases_expired, auth_failures;
+    uint64_t events_appended, sse_frames, sse_dropped, leases_expired, auth_failures, passes;
 };
 
 struct hub {
@@ -70,14 +70,29 @@ struct hub {
     size_t nsubs;
     struct agent_loop *loop;
     json_t *pending;              /* [[session_id, event], ...] appended, not yet published */
+    struct event *pass_ev;        /* ends the loop pass's transaction (tx.c) */
+    bool pass_open;
+    int tx_depth;                 /* hub_tx_begin levels inside the pass */
+    size_t tx_marks[16];          /* pending's length at each level's begin */
     struct hub_metrics m;
 };
 
 /* Handler prologue: every /v1 handler authenticates before anything else. */
-#define API_BEGIN(r, ud)                  \
-    struct hub *h = (ud);                 \
-    if (!auth_authenticate(h, (r)))       \
+#define API_BEGIN(r, ud)              \
+    struct hub *h = (ud);             \
+    if (!api_begin(h, (r)))           \
         return
+
+/* --- tx.c: group commit ---------------------------------------------- */
+void hub_tx_init(struct hub *h);
+void hub_tx_done(struct hub *h);         /* commits an open pass */
+/* Opens the loop pass's transaction if none is open; replies are held
+ * until it commits at the end of the pass. */
+int hub_pass_begin(struct hub *h);
+/* A savepoint inside the pass; hub_tx_end commits it (e == 0) or rolls it
+ * back, dropping the events it appended. Returns e or the commit's error. */
+_must_check_ int hub_tx_begin(struct hub *h);
+int hub_tx_end(struct hub *h, int e);
 
 /* --- hub.c ------------------------------------------------------------- */
 int hub_main(int argc, char **argv);
@@ -123,6 +138,9 @@ bool api_known_fields(struct al_req *r, json_t *body, const char *const *allowed
  * appended events, otherwise rolls back, forgets them and replies 500.
  * Returns 0 or the error. */
 int api_finish_tx(struct hub *h, struct al_req *r, int e);
+/* Joins the loop pass's transaction and authenticates; on failure it has
+ * replied and returns false. */
+bool api_begin(struct hub *h, struct al_req *r);
 /* Replies 500 for a store failure and returns. */
 void api_store_error(struct al_req *r, int err);
 /* Replies 404 not_found_error "<what> not found" with error_code <what>_not_found. */
@@ -182,9 +200,9 @@ void h_skill_version_content(struct al_req *r, void *ud);
  * the caller's transaction; publishes it to streams and the agent loop
  * after commit via events_publish. Steals ev; *ret_ev borrows the stored one. */
 _must_check_ int events_append(struct hub *h, const char *session_id, json_t *ev, json_t **ret_stored);
-/* Publishes the events appended since the last flush to open streams and
- * the agent loop (call after commit), or forgets them (after rollback). */
-void events_flush(struct hub *h);
+/* Publishes the events appended in the committed pass to open streams, or
+ * forgets them (the pass rolled back). Called by tx.c only. */
+void events_publish_pending(struct hub *h);
 void events_discard(struct hub *h);
 
 /* Ends every stream of session (terminated, deleted). */

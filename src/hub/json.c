@@ -170,15 +170,18 @@ bool api_known_fields(struct al_req *r, json_t *body, const char *const *allowed
 
 int api_finish_tx(struct hub *h, struct al_req *r, int e)
 {
-    if (e == 0)
-        e = al_store_commit(h->store);
-    else
-        al_store_rollback(h->store);
-    if (e < 0) {
-        events_discard(h);
+    e = hub_tx_end(h, e);
+    if (e < 0)
         api_store_error(r, e);
-        return e;
+    return e;
+}
+
+bool api_begin(struct hub *h, struct al_req *r)
+{
+    int e = hub_pass_begin(h);
+    if (e < 0) {
+        api_store_error(r, e);
+        return false;
     }
-    events_flush(h);
-    return 0;
+    return auth_authenticate(h, r);
 }

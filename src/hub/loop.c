@@ -324,22 +324,14 @@ out:
 static void step(struct hub *h, const char *sid)
 {
     for (int i = 0; i < STEP_MAX_ACTIONS; i++) {
-        if (al_store_begin(h->store) < 0)
+        if (hub_tx_begin(h) < 0)
             return;
         int r = step_once(h, sid);
-        if (r < 0) {
-            al_store_rollback(h->store);
-            events_discard(h);
-            al_log(AL_ERROR, "loop.step_failed", AL_STR("session", sid), AL_ERR(r));
+        int c = hub_tx_end(h, r < 0 ? r : 0);
+        if (r < 0 || c < 0) {
+            al_log(AL_ERROR, "loop.step_failed", AL_STR("session", sid), AL_ERR(r < 0 ? r : c));
             return;
         }
-        int c = al_store_commit(h->store);
-        if (c < 0) {
-            events_discard(h);
-            al_log(AL_ERROR, "loop.commit_failed", AL_STR("session", sid), AL_ERR(c));
-            return;
-        }
-        events_flush(h);
         if (r == 0)
             return;
     }

@@ -438,27 +438,36 @@ static void test_transactions(void **state)
     al_store_rollback(f->st);
     ASSERT_RET(al_store_get(f->st, AL_KIND_ENVIRONMENT, "t3", 0, &got), -ENOENT);
 
-    /* ...and an inner rollback dooms the outer transaction. */
+    /* ...and an inner rollback undoes only the inner level (a savepoint):
+     * the outer transaction still commits its own writes. */
     ASSERT_OK(al_store_begin(f->st));
     put_env(f, "t4", "2026-01-01T00:00:00Z", false);
     ASSERT_OK(al_store_begin(f->st));
     put_env(f, "t5", "2026-01-01T00:00:00Z", false);
     al_store_rollback(f->st);
-    assert_true(al_store_commit(f->st) < 0);
-    ASSERT_RET(al_store_get(f->st, AL_KIND_ENVIRONMENT, "t4", 0, &got), -ENOENT);
+    ASSERT_RET(al_store_get(f->st, AL_KIND_ENVIRONMENT, "t5", 0, &got), -ENOENT);
+    ASSERT_OK(al_store_commit(f->st));
+    ASSERT_OK(al_store_get(f->st, AL_KIND_ENVIRONMENT, "t4", 0, &got));
+    json_decref(got);
     ASSERT_RET(al_store_get(f->st, AL_KIND_ENVIRONMENT, "t5", 0, &got), -ENOENT);
 
-    /* A failed statement inside a transaction dooms it too: duplicate
-     * event ids violate the UNIQUE constraint. */
+    /* A failed statement is reported to its caller, who decides: here a
+     * duplicate event id (UNIQUE) inside an inner level that is rolled
+     * back, while the outer write commits. */
     json_t *ev = json_pack("{s:s, s:s, s:s}", "id", "sevt_dup", "type", "user.message", "processed_at",
                            "2026-01-01T00:00:00Z");
     ASSERT_OK(al_store_event_append(f->st, "sesn_1", ev, NULL));
     ASSERT_OK(al_store_begin(f->st));
     put_env(f, "t6", "2026-01-01T00:00:00Z", false);
+    ASSERT_OK(al_store_begin(f->st));
     assert_true(al_store_event_append(f->st, "sesn_1", ev, NULL) < 0);
-    assert_true(al_store_commit(f->st) < 0);
-    ASSERT_RET(al_store_get(f->st, AL_KIND_ENVIRONMENT, "t6", 0, &got), -ENOENT);
+    al_store_rollback(f->st);
+    ASSERT_OK(al_store_commit(f->st));
+    ASSERT_OK(al_store_get(f->st, AL_KIND_ENVIRONMENT, "t6", 0, &got));
+    json_decref(got);
     json_decref(ev);
+    assert_false(al_store_in_transaction(f->st));
+    assert_true(al_store_commit(f->st) < 0);   /* a commit without a begin is refused */
 
     /* The store is usable afterwards. */
     ASSERT_OK(al_store_begin(f->st));

@@ -27,6 +27,8 @@ struct al_http_server {
     struct al_http_server_config cfg;
     uint64_t requests;
     uint64_t open;
+    bool holding;
+    struct al_req *held_head, **held_tail;
 };
 
 static void req_free(struct al_req *r)
@@ -298,17 +300,67 @@ void al_req_add_header(struct al_req *r, const char *name, const char *value)
         evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
 }
 
-void al_reply_bytes(struct al_req *r, int status, const char *content_type, const void *data, size_t n)
+static void send_now(struct al_req *r, int status, const char *content_type, const void *data, size_t n)
 {
     if (r->ev) {
-        struct evbuffer *b = evbuffer_new();
         common_headers(r, content_type);
-        if (n)
-            evbuffer_add(b, data, n);
-        evhttp_send_reply(r->ev, status, reason(status), b);
-        evbuffer_free(b);
+        if (n || content_type) {
+            struct evbuffer *b = evbuffer_new();
+            if (n)
+                evbuffer_add(b, data, n);
+            evhttp_send_reply(r->ev, status, reason(status), b);
+            evbuffer_free(b);
+        } else
+            evhttp_send_reply(r->ev, status, reason(status), NULL);
     }
     finish(r);
+}
+
+void al_reply_bytes(struct al_req *r, int status, const char *content_type, const void *data, size_t n)
+{
+    struct al_http_server *s = r->srv;
+    if (!s->holding || !r->ev) {
+        send_now(r, status, content_type, data, n);
+        return;
+    }
+    r->held_status = status;
+    r->held_type = content_type;
+    r->held_len = n;
+    r->held_body = n ? al_xmalloc(n) : NULL;
+    if (n)
+        memcpy(r->held_body, data, n);
+    r->held_next = NULL;
+    *s->held_tail = r;
+    s->held_tail = &r->held_next;
+}
+
+void al_http_server_hold(struct al_http_server *s)
+{
+    if (s->holding)
+        return;
+    s->holding = true;
+    s->held_head = NULL;
+    s->held_tail = &s->held_head;
+}
+
+void al_http_server_release(struct al_http_server *s, bool ok)
+{
+    struct al_req *r = s->held_head, *next;
+    s->holding = false;
+    s->held_head = NULL;
+    s->held_tail = &s->held_head;
+    for (; r; r = next) {
+        next = r->held_next;
+        void *body = TAKE_PTR(r->held_body);
+        if (!ok && r->held_status < 400) {
+            /* Nothing of what this answer reports was made durable. */
+            free(body);
+            al_reply_error(r, 500, "api_error", "store_error", "the store could not complete the request");
+            continue;
+        }
+        send_now(r, r->held_status, r->held_type, body, r->held_len);
+        free(body);
+    }
 }
 
 void al_reply_text(struct al_req *r, int status, const char *content_type, const char *text)
@@ -326,11 +378,7 @@ void al_reply_json(struct al_req *r, int status, json_t *body)
 
 void al_reply_empty(struct al_req *r, int status)
 {
-    if (r->ev) {
-        common_headers(r, NULL);
-        evhttp_send_reply(r->ev, status, reason(status), NULL);
-    }
-    finish(r);
+    al_reply_bytes(r, status, NULL, NULL, 0);
 }
 
 void al_reply_error_details(struct al_req *r, int status, const char *type, const char *message,

@@ -34,6 +34,12 @@ struct al_req {
     void *parked;                 /* application state of a parked request */
     bool replied;
     bool streaming;               /* reply_start was sent */
+    /* A reply held until the server is released (see al_http_server_hold). */
+    struct al_req *held_next;
+    int held_status;
+    const char *held_type;        /* static content type */
+    void *held_body;
+    size_t held_len;
 };
 
 typedef void (*al_handler_fn)(struct al_req *r, void *ud);
@@ -60,6 +66,12 @@ _must_check_ int al_http_server_new(struct event_base *base, const char *addr,
                                     const struct al_http_server_config *cfg,
                                     struct al_http_server **ret, char **ret_bound);
 struct al_http_server *al_http_server_free(struct al_http_server *s);
+/* While held, finished replies are queued rather than sent; release sends
+ * them in order. With ok false, each queued reply below 400 becomes a 500
+ * error instead: the transaction behind it did not commit. Streaming writes
+ * are never held. */
+void al_http_server_hold(struct al_http_server *s);
+void al_http_server_release(struct al_http_server *s, bool ok);
 uint64_t al_http_server_requests(const struct al_http_server *s);
 uint64_t al_http_server_open_requests(const struct al_http_server *s);
 

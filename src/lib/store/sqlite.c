@@ -16,7 +16,6 @@
 struct al_store {
     sqlite3 *db;
     int depth;                  /* transaction nesting */
-    bool failed;                /* an inner step failed: roll back at the end */
     struct {
         const char *sql;        /* static string, compared by pointer */
         sqlite3_stmt *st;
@@ -67,8 +66,6 @@ static sqlite3_stmt *stmt(struct al_store *st, const char *sql)
 static int sqlerr(struct al_store *st, int rc, const char *what)
 {
     al_log(AL_ERROR, "store.error", AL_STR("op", what), AL_I64("rc", rc), AL_STR("msg", sqlite3_errmsg(st->db)));
-    if (st->depth > 0)
-        st->failed = true;
     return rc == SQLITE_FULL ? -ENOSPC : rc == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
@@ -159,31 +156,32 @@ struct al_store *al_store_close(struct al_store *st)
 
 int64_t al_store_schema_version(struct al_store *st) { return user_version(st); }
 
+/* The outermost level is a real transaction; inner levels are savepoints,
+ * so an inner rollback undoes only its own writes. SQLite resolves the one
+ * name "sp" to the innermost savepoint. */
 int al_store_begin(struct al_store *st)
 {
-    if (st->depth++ > 0)
-        return 0;
-    st->failed = false;
-    int rc = sqlite3_step(stmt(st, "BEGIN IMMEDIATE"));
-    if (rc != SQLITE_DONE) {
-        st->depth--;
+    int rc = sqlite3_step(stmt(st, st->depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT sp"));
+    if (rc != SQLITE_DONE)
         return sqlerr(st, rc, "begin");
-    }
+    st->depth++;
     return 0;
 }
 
 int al_store_commit(struct al_store *st)
 {
-    if (--st->depth > 0)
-        return 0;
-    if (st->failed) {
-        (void) sqlite3_step(stmt(st, "ROLLBACK"));
-        return -EIO;
-    }
-    int rc = sqlite3_step(stmt(st, "COMMIT"));
+    if (st->depth == 0)
+        return -EINVAL;
+    int rc = sqlite3_step(stmt(st, --st->depth == 0 ? "COMMIT" : "RELEASE sp"));
     if (rc != SQLITE_DONE) {
-        (void) sqlite3_step(stmt(st, "ROLLBACK"));
-        return sqlerr(st, rc, "commit");
+        int e = sqlerr(st, rc, "commit");
+        if (st->depth == 0) {
+            (void) sqlite3_step(stmt(st, "ROLLBACK"));
+        } else {
+            (void) sqlite3_step(stmt(st, "ROLLBACK TO sp"));
+            (void) sqlite3_step(stmt(st, "RELEASE sp"));
+        }
+        return e;
     }
     return 0;
 }
@@ -192,11 +190,17 @@ void al_store_rollback(struct al_store *st)
 {
     if (st->depth == 0)
         return;   /* the begin failed: there is nothing to undo */
-    if (--st->depth > 0) {
-        st->failed = true;
+    if (--st->depth == 0) {
+        (void) sqlite3_step(stmt(st, "ROLLBACK"));
         return;
     }
-    (void) sqlite3_step(stmt(st, "ROLLBACK"));
+    (void) sqlite3_step(stmt(st, "ROLLBACK TO sp"));
+    (void) sqlite3_step(stmt(st, "RELEASE sp"));
+}
+
+bool al_store_in_transaction(const struct al_store *st)
+{
+    return st->depth > 0;
 }
 
 static const char *jstr(json_t *o, const char *k)

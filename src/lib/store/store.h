@@ -41,12 +41,15 @@ _must_check_ int al_store_open(const char *path, bool sync_full, struct al_store
 struct al_store *al_store_close(struct al_store *st);
 int64_t al_store_schema_version(struct al_store *st);
 
-/* Transactions nest by counting; only the outermost commit writes. A
- * rollback after a failed begin does nothing, so callers may pair every
- * begin, failed or not, with one commit-or-rollback. */
+/* Transactions nest: the outermost is a transaction, inner ones are
+ * savepoints (an inner rollback undoes only its own writes; only the
+ * outermost commit makes anything durable). A rollback after a failed begin
+ * does nothing, so callers may pair every begin, failed or not, with one
+ * commit-or-rollback. */
 _must_check_ int al_store_begin(struct al_store *st);
 _must_check_ int al_store_commit(struct al_store *st);
 void al_store_rollback(struct al_store *st);
+bool al_store_in_transaction(const struct al_store *st);
 
 /* Objects. put inserts or replaces; the derived columns are taken from
  * body. get returns -ENOENT when absent. For AL_KIND_AGENT, get with
