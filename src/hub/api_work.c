@@ -688,36 +688,19 @@ void h_work_stats(struct al_req *r, void *ud)
     if (!auth_require_env(r, r->params[0], true, false) || !(env = env_load(h, r, r->params[0])))
         return;
     json_decref(env);
-    /* depth: waiting to be claimed (queued, not handed out within the
-     * reclaim window); pending: handed out by a poll, not yet acked. */
-    static const char *const queued[] = { "queued", NULL };
-    struct al_list_query q = { .kind = AL_KIND_WORK, .parent = r->params[0], .statuses = queued,
-                               .include_archived = true, .limit = 100000 };
-    json_t *items = json_array(), *v;
-    int64_t next, depth = 0, pending = 0, now = al_now_us();
-    const char *oldest = NULL;
-    int e = al_store_list(h->store, &q, items, &next);
+    /* depth: waiting to be claimed; pending: handed out by a poll within
+     * the default reclaim window and not yet acked (spec §3.5). */
+    struct al_work_stats st;
+    int e = al_store_work_stats(h->store, r->params[0], al_now_us() - 5000000, &st);
     if (e < 0) {
-        json_decref(items);
         api_store_error(r, e);
         return;
     }
-    size_t i;
-    json_array_foreach(items, i, v) {
-        int64_t d = json_integer_value(json_object_get(v, "_delivered_us"));
-        if (d && now - d < 5000000)
-            pending++;
-        else
-            depth++;
-        if (!oldest)
-            oldest = json_string_value(json_object_get(v, "created_at"));
-    }
-    json_t *out = json_pack("{s:s, s:I, s:I, s:s?, s:I}", "type", "work_queue_stats", "depth", (json_int_t) depth,
-                            "pending", (json_int_t) pending, "oldest_queued_at", oldest, "workers_polling",
-                            (json_int_t) workers_polling(h, r->params[0]));
-    if (!oldest)
-        json_object_set_new(out, "oldest_queued_at", json_null());
-    json_decref(items);
+    char oldest[AL_RFC3339_MAX];
+    json_t *out = json_pack("{s:s, s:I, s:I, s:o, s:I}", "type", "work_queue_stats", "depth", (json_int_t) st.depth,
+                            "pending", (json_int_t) st.pending, "oldest_queued_at",
+                            st.oldest_us ? json_string(al_rfc3339(st.oldest_us, oldest)) : json_null(),
+                            "workers_polling", (json_int_t) workers_polling(h, r->params[0]));
     al_reply_json(r, 200, out);
 }
 

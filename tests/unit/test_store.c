@@ -667,6 +667,25 @@ static void test_work_queue(void **state)
     assert_null(work_next_id(f, "env_a", 4000, buf));
     ASSERT_STR_EQ(work_next_id(f, "env_a", 5500, buf), "w1");
 
+    /* Stats: delivered at or after the cutoff is pending, the rest depth;
+     * the oldest is the earliest created_at of all queued items. */
+    json_t *dated = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:I}", "id", "w7", "environment_id", "env_d", "state",
+                              "queued", "data", "type", "session", "id", "s7", "created_at", "2026-01-02T00:00:00Z",
+                              "_delivered_us", (json_int_t) 0);
+    put(f, AL_KIND_WORK, "w7", 0, dated);
+    struct al_work_stats ws;
+    ASSERT_OK(al_store_work_stats(f->st, "env_a", 5500, &ws));
+    ASSERT_I64_EQ(ws.pending, 1);   /* w2, delivered at 6000 */
+    ASSERT_I64_EQ(ws.depth, 1);     /* w1, delivered at 5000: reclaimable */
+    ASSERT_OK(al_store_work_stats(f->st, "env_d", 5500, &ws));
+    ASSERT_I64_EQ(ws.depth, 1);
+    ASSERT_I64_EQ(ws.pending, 0);
+    int64_t want_us;
+    ASSERT_OK(al_rfc3339_parse("2026-01-02T00:00:00Z", &want_us));
+    ASSERT_I64_EQ(ws.oldest_us, want_us);
+    ASSERT_OK(al_store_work_stats(f->st, "env_none", 0, &ws));
+    ASSERT_I64_EQ(ws.depth + ws.pending + ws.oldest_us, 0);
+
     /* Acknowledged items leave the queue. */
     put_work(f, "w1", "env_a", "s1", "active", 5000, 9000);
     put_work(f, "w2", "env_a", "s2", "starting", 6000, 20000);

@@ -644,6 +644,23 @@ int al_store_work_expired(struct al_store *st, int64_t now_us, json_t *out)
     return collect_all(st, s, out);
 }
 
+int al_store_work_stats(struct al_store *st, const char *env_id, int64_t pending_since_us, struct al_work_stats *ret)
+{
+    sqlite3_stmt *s = stmt(st, "SELECT COUNT(*), COALESCE(SUM(t1 <> 0 AND t1 >= ?3), 0), COALESCE(MIN(created_us), 0)"
+                               " FROM objects WHERE kind=?1 AND parent=?2 AND status='queued'");
+    sqlite3_bind_int(s, 1, AL_KIND_WORK);
+    bind_text(s, 2, env_id);
+    sqlite3_bind_int64(s, 3, pending_since_us);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        ret->pending = sqlite3_column_int64(s, 1);
+        ret->depth = sqlite3_column_int64(s, 0) - ret->pending;
+        ret->oldest_us = sqlite3_column_int64(s, 2);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : sqlerr(st, rc, "work_stats");
+}
+
 int al_store_work_for_session(struct al_store *st, const char *session_id, json_t **ret)
 {
     sqlite3_stmt *s = stmt(st, "SELECT body FROM objects WHERE kind=?1 AND ref=?2 AND status<>'stopped'"

@@ -121,6 +121,14 @@ _must_check_ int al_store_work_next(struct al_store *st, const char *env_id, int
                                     json_t **ret);
 /* Items in starting/active/stopping whose lease expired before now_us. */
 _must_check_ int al_store_work_expired(struct al_store *st, int64_t now_us, json_t *out);
+/* Counts an environment's queued items: pending = handed out by a poll at
+ * or after pending_since_us and not acked; depth = the others. oldest_us
+ * is the earliest created_at among them (0 when there are none). */
+struct al_work_stats {
+    int64_t depth, pending, oldest_us;
+};
+_must_check_ int al_store_work_stats(struct al_store *st, const char *env_id, int64_t pending_since_us,
+                                     struct al_work_stats *ret);
 /* The live (not stopped) work item of a session, or -ENOENT. */
 _must_check_ int al_store_work_for_session(struct al_store *st, const char *session_id, json_t **ret);
 /* Sessions whose status is "running" (for restart recovery). */
