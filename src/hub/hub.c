@@ -263,6 +263,9 @@ int hub_main(int argc, char **argv)
     }
     al_log_setup("hub", lvl, 2);
     raise_nofile();
+    /* The store holds session histories and credential digests: files the
+     * hub creates are its own only, whatever the caller's umask. */
+    umask(077);
     struct sigaction sa = { .sa_handler = SIG_IGN };
     sigaction(SIGPIPE, &sa, NULL);
 
