@@ -248,7 +248,6 @@ void h_session_list(struct al_req *r, void *ud)
     API_BEGIN(r, ud);
     struct al_list_query q = { .kind = AL_KIND_SESSION, .desc = true };
     const char *statuses[9] = { 0 };
-    int64_t next;
     static const struct { const char *key; size_t off; } ranges[] = {
         { "created_at[gt]", offsetof(struct al_list_query, created_gt) },
         { "created_at[gte]", offsetof(struct al_list_query, created_gte) },
@@ -286,18 +285,10 @@ void h_session_list(struct al_req *r, void *ud)
             return;
         }
     }
-    json_t *data = json_array();
-    int e = al_store_list(h->store, &q, data, &next);
-    if (e < 0) {
-        json_decref(data);
-        api_store_error(r, e);
+    json_t *out = api_list(h, r, &q, session_public);
+    if (!out)
         return;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(data, i, v) json_array_set_new(data, i, session_public(json_incref(v)));
-    json_t *out = api_page(data, next);
-    json_object_set_new(out, "prev_page", json_null());
+    json_object_set_new(out, "prev_page", json_null());   /* the sessions list also has a backward cursor */
     al_reply_json(r, 200, out);
 }
 

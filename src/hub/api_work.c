@@ -661,24 +661,10 @@ void h_work_list(struct al_req *r, void *ud)
 {
     API_BEGIN(r, ud);
     struct al_list_query q = { .kind = AL_KIND_WORK, .include_archived = true, .desc = true };
-    int64_t next;
     if (!auth_require_env(r, r->params[0], true, false) || !api_page_params(r, 20, 100, &q.limit, &q.after_seq))
         return;
     q.parent = r->params[0];
-    json_t *data = json_array(), *v;
-    int e = al_store_list(h->store, &q, data, &next);
-    if (e < 0) {
-        json_decref(data);
-        api_store_error(r, e);
-        return;
-    }
-    size_t i;
-    json_array_foreach(data, i, v) {
-        json_t *p = work_public(json_incref(v));
-        json_object_set_new(p, "secret", json_null());
-        json_array_set_new(data, i, p);
-    }
-    al_reply_json(r, 200, api_page(data, next));
+    api_reply_list(h, r, &q, work_public);
 }
 
 void h_work_stats(struct al_req *r, void *ud)

@@ -127,9 +127,11 @@ char *page_token(int64_t seq);
 bool api_bool_param(struct al_req *r, const char *name, bool def, bool *ret);
 /* Replies 400 with "<field>: <why>" and the given error_code. */
 void api_bad_field(struct al_req *r, const char *field, const char *why);
-/* Lists q's objects and replies {data, next_page}, each object passed
+/* Lists q's objects as a page {data, next_page}, each object passed
  * through view (which steals it and returns the public form; NULL keeps
- * it). Replies 500 on a store failure. */
+ * it). On a store failure replies 500 and returns NULL. */
+json_t *api_list(struct hub *h, struct al_req *r, const struct al_list_query *q, json_t *(*view)(json_t *));
+/* api_list, then the reply. */
 void api_reply_list(struct hub *h, struct al_req *r, const struct al_list_query *q, json_t *(*view)(json_t *));
 /* Checks that body is an object whose keys are all in allowed (NULL-
  * terminated); replies 400 and returns false otherwise. */

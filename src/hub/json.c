@@ -130,7 +130,7 @@ void api_not_found(struct al_req *r, const char *what)
     al_reply_error(r, 404, "not_found_error", code, "%s not found", what);
 }
 
-void api_reply_list(struct hub *h, struct al_req *r, const struct al_list_query *q, json_t *(*view)(json_t *))
+json_t *api_list(struct hub *h, struct al_req *r, const struct al_list_query *q, json_t *(*view)(json_t *))
 {
     json_t *data = json_array(), *v;
     int64_t next = 0;
@@ -140,11 +140,18 @@ void api_reply_list(struct hub *h, struct al_req *r, const struct al_list_query 
     if (e < 0) {
         json_decref(data);
         api_store_error(r, e);
-        return;
+        return NULL;
     }
     if (view)
         json_array_foreach(data, i, v) json_array_set_new(data, i, view(json_incref(v)));
-    al_reply_json(r, 200, api_page(data, next));
+    return api_page(data, next);
+}
+
+void api_reply_list(struct hub *h, struct al_req *r, const struct al_list_query *q, json_t *(*view)(json_t *))
+{
+    json_t *page = api_list(h, r, q, view);
+    if (page)
+        al_reply_json(r, 200, page);
 }
 
 bool api_known_fields(struct al_req *r, json_t *body, const char *const *allowed)

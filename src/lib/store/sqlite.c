@@ -309,6 +309,15 @@ static int row_json(sqlite3_stmt *s, int col, json_t **ret)
     return 0;
 }
 
+/* Steps s once: the JSON body in column 0 of its row, or -ENOENT. */
+static int one_row(struct al_store *st, sqlite3_stmt *s, json_t **ret, const char *what)
+{
+    int rc = sqlite3_step(s);
+    int r = rc == SQLITE_ROW ? row_json(s, 0, ret) : rc == SQLITE_DONE ? -ENOENT : sqlerr(st, rc, what);
+    sqlite3_reset(s);
+    return r;
+}
+
 int al_store_get(struct al_store *st, enum al_kind k, const char *id, int64_t version, json_t **ret)
 {
     static const char sql_v[] = "SELECT body FROM objects WHERE kind=?1 AND id=?2 AND version=?3";
@@ -318,10 +327,7 @@ int al_store_get(struct al_store *st, enum al_kind k, const char *id, int64_t ve
     sqlite3_bind_int(s, 1, (int) k);
     bind_text(s, 2, id);
     sqlite3_bind_int64(s, 3, version);
-    int rc = sqlite3_step(s);
-    int r = rc == SQLITE_ROW ? row_json(s, 0, ret) : rc == SQLITE_DONE ? -ENOENT : sqlerr(st, rc, "get");
-    sqlite3_reset(s);
-    return r;
+    return one_row(st, s, ret, "get");
 }
 
 int al_store_delete(struct al_store *st, enum al_kind k, const char *id)
@@ -521,10 +527,7 @@ int al_store_credential_by_hash(struct al_store *st, const char *hash_hex, json_
     sqlite3_stmt *s = stmt(st, "SELECT body FROM objects WHERE kind=?1 AND hash=?2");
     sqlite3_bind_int(s, 1, AL_KIND_CREDENTIAL);
     bind_text(s, 2, hash_hex);
-    int rc = sqlite3_step(s);
-    int r = rc == SQLITE_ROW ? row_json(s, 0, ret) : rc == SQLITE_DONE ? -ENOENT : sqlerr(st, rc, "cred");
-    sqlite3_reset(s);
-    return r;
+    return one_row(st, s, ret, "cred");
 }
 
 int al_store_event_append(struct al_store *st, const char *session_id, json_t *ev, int64_t *ret_seq)
@@ -576,10 +579,7 @@ int al_store_event_by_tool_use(struct al_store *st, const char *session_id, cons
     bind_text(s, 1, session_id);
     bind_text(s, 2, tool_use_id);
     bind_text(s, 3, type);
-    int rc = sqlite3_step(s);
-    int r = rc == SQLITE_ROW ? row_json(s, 0, ret) : rc == SQLITE_DONE ? -ENOENT : sqlerr(st, rc, "event_tool");
-    sqlite3_reset(s);
-    return r;
+    return one_row(st, s, ret, "event_tool");
 }
 
 int al_store_event_by_id(struct al_store *st, const char *session_id, const char *event_id, json_t **ret)
@@ -587,10 +587,7 @@ int al_store_event_by_id(struct al_store *st, const char *session_id, const char
     sqlite3_stmt *s = stmt(st, "SELECT body FROM events WHERE id=?1 AND session_id=?2");
     bind_text(s, 1, event_id);
     bind_text(s, 2, session_id);
-    int rc = sqlite3_step(s);
-    int r = rc == SQLITE_ROW ? row_json(s, 0, ret) : rc == SQLITE_DONE ? -ENOENT : sqlerr(st, rc, "event_id");
-    sqlite3_reset(s);
-    return r;
+    return one_row(st, s, ret, "event_id");
 }
 
 static int collect_all(struct al_store *st, sqlite3_stmt *s, json_t *out)
@@ -629,10 +626,7 @@ int al_store_work_next(struct al_store *st, const char *env_id, int64_t reclaim_
     sqlite3_bind_int(s, 1, AL_KIND_WORK);
     bind_text(s, 2, env_id);
     sqlite3_bind_int64(s, 3, reclaim_before_us);
-    int rc = sqlite3_step(s);
-    int r = rc == SQLITE_ROW ? row_json(s, 0, ret) : rc == SQLITE_DONE ? -ENOENT : sqlerr(st, rc, "work_next");
-    sqlite3_reset(s);
-    return r;
+    return one_row(st, s, ret, "work_next");
 }
 
 int al_store_work_expired(struct al_store *st, int64_t now_us, json_t *out)
@@ -667,10 +661,7 @@ int al_store_work_for_session(struct al_store *st, const char *session_id, json_
                                " ORDER BY seq DESC LIMIT 1");
     sqlite3_bind_int(s, 1, AL_KIND_WORK);
     bind_text(s, 2, session_id);
-    int rc = sqlite3_step(s);
-    int r = rc == SQLITE_ROW ? row_json(s, 0, ret) : rc == SQLITE_DONE ? -ENOENT : sqlerr(st, rc, "work_sess");
-    sqlite3_reset(s);
-    return r;
+    return one_row(st, s, ret, "work_sess");
 }
 
 int al_store_sessions_running(struct al_store *st, json_t *out)
