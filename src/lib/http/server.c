@@ -146,6 +146,31 @@ static void on_request(struct evhttp_request *ev, void *arg)
                        r->path);
 }
 
+/* A listening, non-blocking, close-on-exec socket on host:port with a
+ * backlog deep enough for thousands of workers reconnecting at once
+ * (evhttp's own bind uses 128), or -errno. */
+static int listen_socket(const char *host, uint16_t port)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+    struct addrinfo *ai = NULL;
+    char pbuf[8];
+    int one = 1;
+
+    snprintf(pbuf, sizeof(pbuf), "%u", port);
+    if (getaddrinfo(*host ? host : NULL, pbuf, &hints, &ai) != 0 || !ai)
+        return -EADDRNOTAVAIL;
+    _cleanup_close_ int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int r = 0;
+    if (fd < 0)
+        r = -errno;
+    else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+             bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0)
+        r = -errno;
+    freeaddrinfo(ai);
+    return r < 0 ? r : TAKE_FD(fd);
+}
+
 int al_http_server_new(struct event_base *base, const char *addr, const struct al_http_server_config *cfg,
                        struct al_http_server **ret, char **ret_bound)
 {
@@ -182,9 +207,12 @@ int al_http_server_new(struct event_base *base, const char *addr, const struct a
     evhttp_set_default_content_type(s->http, "application/json");
     evhttp_set_gencb(s->http, on_request, s);
 
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t) port);
+    int fd = listen_socket(host, (uint16_t) port);
+    struct evhttp_bound_socket *bs = fd >= 0 ? evhttp_accept_socket_with_handle(s->http, fd) : NULL;
     if (!bs) {
-        int e = errno ? errno : EADDRNOTAVAIL;
+        int e = fd < 0 ? -fd : EADDRNOTAVAIL;
+        if (fd >= 0)
+            (void) close(fd);
         evhttp_free(s->http);
         free(s);
         return -e;
