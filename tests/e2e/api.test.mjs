@@ -2,7 +2,7 @@
 // official SDK client where it has methods, raw HTTP otherwise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, setup, client, http, history, until } from './lib/hub.mjs';
+import { startHub, setup, client, http, history, until, openStream } from './lib/hub.mjs';
 
 const userMessage = (lines) => ({ type: 'user.message', content: [{ type: 'text', text: [].concat(lines).join('\n') }] });
 
@@ -39,39 +39,6 @@ const endsIdle = (h) => {
   return last?.type === 'session.status_idle' && last.stop_reason?.type === 'end_turn';
 };
 const settled = (hub, sid) => until(() => history(hub, sid), endsIdle, { timeoutMs: 20000, what: `session ${sid} to idle` });
-
-// Opens an SSE stream; `events` fills as frames arrive, `ended` resolves at EOF.
-function openStream(hub, sessionId, key = hub.apiKey) {
-  const ac = new AbortController();
-  const events = [];
-  let resolveOpen;
-  const opened = new Promise((r) => { resolveOpen = r; });
-  const ended = (async () => {
-    const res = await fetch(`${hub.url}/v1/sessions/${sessionId}/events/stream`, {
-      headers: { authorization: `Bearer ${key}` }, signal: ac.signal,
-    });
-    resolveOpen(res);
-    const dec = new TextDecoder();
-    let buf = '';
-    for await (const chunk of res.body) {
-      buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const frame = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        let name = null;
-        const data = [];
-        for (const line of frame.split('\n')) {
-          if (line.startsWith('event:')) name = line.slice(6).trim();
-          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-        }
-        if (name && name !== 'ping' && data.length) events.push(JSON.parse(data.join('\n')));
-      }
-    }
-    return 'eof';
-  })();
-  return { events, opened, ended, close: () => ac.abort() };
-}
 
 test('environments: create, retrieve, list, update, archive, delete', async () => {
   const hub = await startHub();
@@ -222,8 +189,8 @@ test('sessions: create, list filters and pages, metadata onto the work item, arc
     assert.deepEqual(updEvent.metadata, { keep: 'yes', x: 'y' });
 
     // Archive: reported as terminated, its open stream gets the event and closes.
-    const st = openStream(hub, s1.id);
-    assert.equal((await st.opened).status, 200);
+    const st = await openStream(hub, s1.id);
+    assert.equal(st.status, 200);
     const arch = await c.beta.sessions.archive(s1.id);
     assert.equal(arch.status, 'terminated');
     assert.ok(arch.archived_at);
@@ -235,13 +202,13 @@ test('sessions: create, list filters and pages, metadata onto the work item, arc
     const w1 = (await http(hub, 'GET', `/v1/environments/${environment.id}/work`, { key: envKey })).body.data.find((w) => w.data.id === s1.id);
     assert.equal(w1.state, 'stopped');
     // A stream opened on an ended session closes at once.
-    const st2 = openStream(hub, s1.id);
+    const st2 = await openStream(hub, s1.id);
     assert.equal(await st2.ended, 'eof');
     assertErrorBody(await http(hub, 'POST', `/v1/sessions/${s1.id}/events`, { body: { events: [userMessage('say again')] } }), 400, 'invalid_request_error');
 
     // Delete: gone, its stream ends, its history with it.
-    const st3 = openStream(hub, s3.id);
-    assert.equal((await st3.opened).status, 200);
+    const st3 = await openStream(hub, s3.id);
+    assert.equal(st3.status, 200);
     const del = await c.beta.sessions.delete(s3.id);
     assert.deepEqual(del, { id: s3.id, type: 'session_deleted' });
     assert.equal(await st3.ended, 'eof');

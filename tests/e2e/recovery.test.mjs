@@ -5,40 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHub, setup, http, history, until, tempDir } from './lib/hub.mjs';
+import { startHub, setup, http, history, until, tempDir, openStream } from './lib/hub.mjs';
 import { startSdkWorker } from './lib/sdkproc.mjs';
 
 const userMessage = (lines) => ({ type: 'user.message', content: [{ type: 'text', text: lines.join('\n') }] });
-
-// Opens the session's SSE stream and records every event frame it carries.
-function recordStream(hub, sessionId) {
-  const ac = new AbortController();
-  const events = [];
-  const done = (async () => {
-    const res = await fetch(`${hub.url}/v1/sessions/${sessionId}/events/stream`, {
-      headers: { authorization: `Bearer ${hub.apiKey}` }, signal: ac.signal,
-    });
-    assert.equal(res.status, 200);
-    const dec = new TextDecoder();
-    let buf = '';
-    for await (const chunk of res.body) {
-      buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const frame = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        let name = null;
-        const data = [];
-        for (const line of frame.split('\n')) {
-          if (line.startsWith('event:')) name = line.slice(6).trim();
-          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-        }
-        if (name && name !== 'ping' && data.length) events.push(JSON.parse(data.join('\n')));
-      }
-    }
-  })().catch((e) => { if (!ac.signal.aborted) throw e; });
-  return { events, done, close: () => ac.abort() };
-}
 
 const workItems = async (hub, envId, envKey) => {
   const r = await http(hub, 'GET', `/v1/environments/${envId}/work`, { key: envKey });
@@ -150,7 +120,7 @@ test('durability: events acknowledged before a kill -9 of the hub survive a rest
   try {
     const { client: c, environment, envKey, agent } = await setup(hub);
     const s = await c.beta.sessions.create({ agent: agent.id, environment_id: environment.id });
-    stream = recordStream(hub, s.id);
+    stream = await openStream(hub, s.id);
     const wd = join(dataDir, 'wd');
     worker = startSdkWorker({ url: hub.url, environmentId: environment.id, environmentKey: envKey, workdir: wd, maxIdleMs: 1500 });
     const sent = await c.beta.sessions.events.send(s.id, {
@@ -169,7 +139,7 @@ test('durability: events acknowledged before a kill -9 of the hub survive a rest
     await until(() => stream.events.filter((e) => e.type === 'user.tool_result').length >= 2 && existsSync(join(wd, 'slow')),
       Boolean, { timeoutMs: 30000, what: 'two results and the slow call' });
     stream.close();
-    await stream.done;
+    await stream.ended;
     for (const e of stream.events) acked.set(e.id, e);
     assert.ok(stream.events.some((e) => e.type === 'agent.tool_use'));
     await hub.kill9();

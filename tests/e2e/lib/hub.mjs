@@ -118,7 +118,7 @@ export async function history(hub, sessionId, key = hub.apiKey) {
 
 // Opens GET /v1/sessions/{id}/events/stream with a raw fetch and parses the
 // SSE body as it arrives: { status, headers, raw, frames, events, closed,
-// waitFor(pred, {timeoutMs}), close() }. frames holds every block between
+// ended, waitFor(pred, {timeoutMs}), close() }. frames holds every block between
 // blank lines as { text, comment, event, data }; events holds the parsed
 // data of every frame with an event name other than "ping".
 export async function openStream(hub, sessionId, { key = hub.apiKey, query = '' } = {}) {
@@ -142,9 +142,11 @@ export async function openStream(hub, sessionId, { key = hub.apiKey, query = '' 
       try { s.events.push(JSON.parse(f.data)); } catch { /* the framing test looks at frames */ }
     }
   };
-  (async () => {
+  // Resolves 'eof' when the hub ends the stream, 'aborted' after close().
+  s.ended = (async () => {
     const dec = new TextDecoder();
     let buf = '';
+    let how = 'eof';
     try {
       for await (const chunk of res.body) {
         const t = dec.decode(chunk, { stream: true });
@@ -157,9 +159,10 @@ export async function openStream(hub, sessionId, { key = hub.apiKey, query = '' 
         }
         notify();
       }
-    } catch { /* aborted or reset */ }
+    } catch { how = ac.signal.aborted ? 'aborted' : 'reset'; }
     s.closed = true;
     notify();
+    return how;
   })();
   // Resolves with the first event (in stream order) satisfying pred.
   s.waitFor = (pred, { timeoutMs = 30000, what = 'stream event' } = {}) => new Promise((resolve, reject) => {
