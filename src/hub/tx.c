@@ -18,9 +18,14 @@ static void pass_end(evutil_socket_t fd, short what, void *arg)
     if (!h->pass_open)
         return;
     h->pass_open = false;
-    if (h->tx_depth != 0)
+    if (h->tx_depth != 0) {
+        /* A level left open is a bug; its writes still belong to this pass. */
         al_log(AL_ERROR, "tx.unbalanced", AL_I64("depth", h->tx_depth));
-    int e = al_store_commit(h->store);
+        h->tx_depth = 0;
+    }
+    int e = 0;
+    while (e == 0 && al_store_in_transaction(h->store))
+        e = al_store_commit(h->store);
     h->m.passes++;
     if (e < 0) {
         al_log(AL_ERROR, "tx.pass_failed", AL_ERR(e));
