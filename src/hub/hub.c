@@ -26,6 +26,7 @@ const struct al_opt hub_opts[] = {
     { "sync-full", AL_OPT_BOOL, H(sync_full), "false", "fsync every commit (survive power loss, not only kill -9)", NULL },
     { "lease-ttl", AL_OPT_DURATION, H(lease_ttl_us), "90s", "work lease TTL reported to workers (10s..600s)", "DURATION" },
     { "ping-interval", AL_OPT_DURATION, H(ping_interval_us), "15s", "SSE keep-alive ping interval", "DURATION" },
+    { "idle-timeout", AL_OPT_DURATION, H(idle_timeout_us), "120s", "close idle connections, and clients that stop reading, after this (whole seconds)", "DURATION" },
     { "max-body", AL_OPT_INT, H(max_body), "4194304", "largest JSON request body, bytes", "BYTES" },
     { "max-poll-waiters", AL_OPT_INT, H(max_poll_waiters), "20000", "parked long-polls before polls answer at once", "N" },
     { "max-streams", AL_OPT_INT, H(max_streams), "20000", "open event streams before new ones get 503", "N" },
@@ -257,6 +258,10 @@ int hub_main(int argc, char **argv)
         fprintf(stderr, "airlock: --log-level: expected debug, info, warn or error\n");
         goto out;
     }
+    if (h.cfg.idle_timeout_us < 1000000) {
+        fprintf(stderr, "airlock: --idle-timeout: must be at least 1s\n");
+        goto out;
+    }
     if (h.cfg.lease_ttl_us < 10000000 || h.cfg.lease_ttl_us > 600000000) {
         fprintf(stderr, "airlock: --lease-ttl: must be between 10s and 600s\n");
         goto out;
@@ -286,7 +291,7 @@ int hub_main(int argc, char **argv)
     rt = build_routes();
     struct al_http_server_config hc = {
         .routes = rt, .ud = &h, .max_body = (size_t) h.cfg.max_body, .max_body_hard = 40u << 20,
-        .idle_timeout_s = 0, .free_auth = free_auth,
+        .idle_timeout_s = h.cfg.idle_timeout_us / 1000000, .free_auth = free_auth,
     };
     r = al_http_server_new(h.base, h.cfg.listen, &hc, &h.http, &h.url);
     if (r < 0) {

@@ -27,6 +27,7 @@ struct hub_config {
     bool sync_full;
     int64_t lease_ttl_us;     /* work lease TTL reported to workers */
     int64_t ping_interval_us; /* SSE keep-alive */
+    int64_t idle_timeout_us;  /* idle keep-alive connections and stalled writes */
     int64_t max_body;         /* JSON body cap, bytes */
     int64_t max_poll_waiters; /* parked long-polls */
     int64_t max_streams;      /* open SSE streams */

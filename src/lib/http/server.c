@@ -467,6 +467,12 @@ void al_reply_stream_start(struct al_req *r, const char *content_type)
     evhttp_add_header(h, "X-Accel-Buffering", "no");
     evhttp_send_reply_start(r->ev, 200, "OK");
     r->streaming = true;
+    /* A stream's client sends nothing after its request: only a write that
+     * stalls (a client that stopped reading) may time the connection out,
+     * not the silence evhttp's idle timeout would take for a dead peer. */
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(r->ev));
+    struct timeval wt = { r->srv->cfg.idle_timeout_s > 0 ? r->srv->cfg.idle_timeout_s : 120, 0 };
+    bufferevent_set_timeouts(bev, NULL, &wt);
 }
 
 int al_reply_stream_write(struct al_req *r, const void *data, size_t n, size_t cap)
