@@ -460,6 +460,10 @@ test('healthz and metrics', async () => {
     const before = await metric(hub, 'airlock_hub_auth_failures_total');
     assert.equal((await http(hub, 'GET', '/v1/environments', { key: 'nope-nope-nope-nope' })).status, 401);
     assert.equal(await metric(hub, 'airlock_hub_auth_failures_total'), before + 1);
+    // Every pass that served a /v1 request committed once.
+    const commits = await metric(hub, 'airlock_hub_store_commits_total');
+    await client(hub).beta.environments.create({ name: 'counted' });
+    assert.ok(await metric(hub, 'airlock_hub_store_commits_total') > commits);
   } finally {
     await hub.stop();
     hub.cleanup();
