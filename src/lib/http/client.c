@@ -5,48 +5,31 @@
  * credential only ever goes into the Authorization header and is never
  * logged (CURLOPT_VERBOSE stays off). libcurl reads HTTPS_PROXY/NO_PROXY. */
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
+#include "../base/buf.h"
 #include "../base/log.h"
 #include "client.h"
+#include "curl_util.h"
 #include "sse.h"
 
 #define AL_CLIENT_MAX_BODY   (64u << 20)   /* a response body beyond this is -EMSGSIZE */
 #define AL_CLIENT_MAX_ERRBODY (1u << 20)   /* error body kept from a failed SSE request */
 #define AL_CLIENT_SSE_IDLE_S 120L          /* no byte for this long: the stream is dead */
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc = CURLE_OK;
-
-static void global_init(void)
-{
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
+/* A response body, capped; too_big records that the cap cut it off. */
 struct body {
-    char *buf;
-    size_t len, cap, max;
+    struct al_buf b;
     bool too_big;
 };
 
 static bool body_append(struct body *b, const char *p, size_t n)
 {
-    if (n > b->max - b->len) {
+    if (al_buf_append(&b->b, p, n) < 0) {
         b->too_big = true;
         return false;
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->buf = al_xrealloc(b->buf, cap);
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, p, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
     return true;
 }
 
@@ -54,29 +37,6 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
     size_t n = size * nmemb;
     return body_append(ud, p, n) ? n : 0;     /* 0 makes curl fail with CURLE_WRITE_ERROR */
-}
-
-static int curl_to_errno(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_OK:                  return 0;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:       return -EINVAL;
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_RESOLVE_HOST: return -EHOSTUNREACH;
-    case CURLE_COULDNT_CONNECT:     return -ECONNREFUSED;
-    case CURLE_OPERATION_TIMEDOUT:  return -ETIMEDOUT;
-    case CURLE_OUT_OF_MEMORY:       return -ENOMEM;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:        return -ECONNRESET;
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CACERT_BADFILE:  return -EPROTO;
-    default:                        return -EIO;
-    }
 }
 
 static void slist_freep(struct curl_slist **l) { curl_slist_free_all(*l); }
@@ -118,9 +78,9 @@ static struct curl_slist *make_headers(const struct al_client *c, const char *co
 /* A new easy handle for base_url + path, with the options all requests share. */
 static int easy_new(const struct al_client *c, const char *path, CURL **ret)
 {
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK)
-        return curl_to_errno(global_rc);
+    int r = al_curl_global_init();
+    if (r < 0)
+        return r;
 
     CURL *h = curl_easy_init();
     if (!h)
@@ -143,8 +103,8 @@ static int easy_new(const struct al_client *c, const char *path, CURL **ret)
 static void response_fill(struct al_response *resp, CURL *h, struct body *b)
 {
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-    resp->body = b->buf ? TAKE_PTR(b->buf) : al_xstrdup("");
-    resp->len = b->len;
+    resp->body = b->b.data ? TAKE_PTR(b->b.data) : al_xstrdup("");
+    resp->len = b->b.len;
     resp->json = resp->len ? json_loadb(resp->body, resp->len, JSON_DECODE_ANY, NULL) : NULL;
 }
 
@@ -153,7 +113,7 @@ static int perform(const struct al_client *c, const char *method, const char *pa
 {
     _cleanup_(easy_freep) CURL *h = NULL;
     _cleanup_(slist_freep) struct curl_slist *hdr = NULL;
-    struct body b = { .max = AL_CLIENT_MAX_BODY };
+    struct body b = { .b = { .max = AL_CLIENT_MAX_BODY } };
     int r;
 
     *resp = (struct al_response){ 0 };
@@ -176,10 +136,10 @@ static int perform(const struct al_client *c, const char *method, const char *pa
 
     CURLcode rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
-        free(b.buf);
+        al_buf_clear(&b.b);
         if (b.too_big)
             return al_log_errno(AL_DEBUG, -EMSGSIZE, "client.body_too_big", AL_STR("path", path));
-        return al_log_errno(AL_DEBUG, curl_to_errno(rc), "client.request_failed",
+        return al_log_errno(AL_DEBUG, al_curl_errno(rc), "client.request_failed",
                             AL_STR("path", path), AL_STR("curl", curl_easy_strerror(rc)));
     }
     response_fill(resp, h, &b);
@@ -298,7 +258,7 @@ int al_client_sse_ex(const struct al_client *c, const char *path, int (*on_open)
 {
     _cleanup_(easy_freep) CURL *h = NULL;
     _cleanup_(slist_freep) struct curl_slist *hdr = NULL;
-    struct sse s = { .cb = cb, .on_open = on_open, .ud = ud, .err = { .max = AL_CLIENT_MAX_ERRBODY } };
+    struct sse s = { .cb = cb, .on_open = on_open, .ud = ud, .err = { .b = { .max = AL_CLIENT_MAX_ERRBODY } } };
     int r;
 
     if (resp)
@@ -316,13 +276,13 @@ int al_client_sse_ex(const struct al_client *c, const char *path, int (*on_open)
     if (s.stop < 0)
         r = s.stop;
     else if (rc != CURLE_OK && !s.err.too_big)
-        r = al_log_errno(AL_DEBUG, curl_to_errno(rc), "client.sse_failed", AL_STR("path", path),
+        r = al_log_errno(AL_DEBUG, al_curl_errno(rc), "client.sse_failed", AL_STR("path", path),
                          AL_STR("curl", curl_easy_strerror(rc)));
     else
         r = sse_is_ok(&s) ? 0 : -EPROTO;
     if (resp && (r == 0 || r == -EPROTO))
         response_fill(resp, h, &s.err);
-    free(s.err.buf);
+    al_buf_clear(&s.err.b);
     return r;
 }
 

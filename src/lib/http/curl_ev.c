@@ -10,13 +10,14 @@
 #include <assert.h>
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/queue.h>
 
+#include "../base/buf.h"
 #include "../base/log.h"
 #include "curl_ev.h"
+#include "curl_util.h"
 
 enum xfer_state {
     XFER_QUEUED,     /* easy handle built, not yet in the multi (added from the kick event) */
@@ -42,8 +43,7 @@ struct al_curl_xfer {
     long status;
     /* request */
     al_curl_done_cb done;
-    char *buf;
-    size_t len, cap, max;
+    struct al_buf body;            /* capped at opts.max_response */
     /* sse */
     bool is_sse;
     al_sse_event_cb on_event;
@@ -74,38 +74,6 @@ struct al_curl {
     LIST_HEAD(sock_list, sock) socks;
 };
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc = CURLE_OK;
-
-static void global_init(void)
-{
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static int curl_to_errno(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_OK:                   return 0;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:        return -EINVAL;
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_RESOLVE_HOST: return -EHOSTUNREACH;
-    case CURLE_COULDNT_CONNECT:      return -ECONNREFUSED;
-    case CURLE_OPERATION_TIMEDOUT:   return -ETIMEDOUT;
-    case CURLE_OUT_OF_MEMORY:        return -ENOMEM;
-    case CURLE_FILESIZE_EXCEEDED:    return -EMSGSIZE;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:         return -ECONNRESET;
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CACERT_BADFILE:   return -EPROTO;
-    default:                         return -EIO;
-    }
-}
-
 static void xfer_set_state(struct al_curl_xfer *x, enum xfer_state next)
 {
     al_log(AL_DEBUG, "curl.xfer.state", AL_U64("xfer", x->id), AL_STR("to", xfer_state_name[next]));
@@ -119,7 +87,7 @@ static void xfer_free(struct al_curl_xfer *x)
     if (x->easy)
         curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->hdr);
-    free(x->buf);
+    al_buf_clear(&x->body);
     if (x->is_sse)
         al_sse_reader_done(&x->reader);
     free(x);
@@ -159,7 +127,7 @@ static void xfer_deliver(struct al_curl_xfer *x)
     if (x->is_sse)
         x->sse_done(x->err, x->status, x->ud);
     else
-        x->done(x->err, x->status, ok ? (x->buf ? x->buf : "") : NULL, ok ? x->len : 0, x->ud);
+        x->done(x->err, x->status, ok ? (x->body.data ? x->body.data : "") : NULL, ok ? x->body.len : 0, x->ud);
     c->in_cb--;
     TAILQ_REMOVE(&c->all, x, all_link);
     xfer_free(x);
@@ -179,7 +147,7 @@ static void check_done(struct al_curl *c)
         (void) curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &x);
         (void) curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
         CURLcode rc = m->data.result;
-        int err = rc == CURLE_OK ? 0 : x->err ? x->err : curl_to_errno(rc);
+        int err = rc == CURLE_OK ? 0 : x->err ? x->err : al_curl_errno(rc);
         if (rc == CURLE_OK && x->is_sse && (status < 200 || status > 299))
             err = -EPROTO;
         if (err < 0)
@@ -304,8 +272,7 @@ struct al_curl *al_curl_new(struct event_base *base)
 {
     struct al_curl *c;
 
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK)
+    if (al_curl_global_init() < 0)
         return NULL;
     c = al_xcalloc(1, sizeof(*c));
     c->base = base;
@@ -391,20 +358,10 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
-    if (n > x->max - x->len) {
+    if (al_buf_append(&x->body, p, n) < 0) {
         x->err = -EMSGSIZE;
         return 0;
     }
-    if (x->len + n + 1 > x->cap) {
-        size_t cap = x->cap ? x->cap : 4096;
-        while (cap < x->len + n + 1)
-            cap *= 2;
-        x->buf = al_xrealloc(x->buf, cap);
-        x->cap = cap;
-    }
-    memcpy(x->buf + x->len, p, n);
-    x->len += n;
-    x->buf[x->len] = '\0';
     return n;
 }
 
@@ -491,7 +448,7 @@ static int setopt_all(struct al_curl_xfer *x, const struct al_curl_req_opts *o)
         bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     }
     if (!x->is_sse)
-        bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) x->max);
+        bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) x->body.max);
     return bad ? -EINVAL : 0;
 }
 
@@ -512,7 +469,7 @@ static int xfer_start(struct al_curl *c, const struct al_curl_req_opts *o, bool 
     x->id = ++c->next_id;
     x->is_sse = sse;
     x->ud = ud;
-    x->max = o->max_response ? o->max_response : AL_CURL_DEFAULT_MAX_RESPONSE;
+    x->body.max = o->max_response ? o->max_response : AL_CURL_DEFAULT_MAX_RESPONSE;
     if (sse)
         al_sse_reader_init(&x->reader);
     x->easy = curl_easy_init();
