@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "../hub/hub.h"
+#include "../sandbox/runner.h"
+#include "../worker/worker.h"
 #include "cli.h"
 
 struct command {
@@ -14,6 +16,8 @@ struct command {
 
 static const struct command commands[] = {
     { "hub", cmd_hub, "run the control plane (API, work queue, sessions, agent loop) on SQLite" },
+    { "worker", al_worker_main, "serve sessions' tool calls from an environment's work queue (also: worker run)" },
+    { "sandbox-runner", al_runner_main, "internal: the per-session tool runner the worker starts" },
     { "up", cmd_up, "start the embedded default: a hub under ./var and a demo session" },
     { "env", cmd_env, "environments and environment keys: create, list, get, archive, delete, key ..." },
     { "agent", cmd_agent, "agents: create, list, get" },
@@ -27,7 +31,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: airlock COMMAND [ARGS...]\n\n"
                "airlock runs AI agents' tool execution inside your own perimeter.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'airlock COMMAND --help' for a command's options.\n");
 }
 
