@@ -47,6 +47,9 @@ struct al_curl_xfer {
     /* sse */
     bool is_sse;
     al_sse_event_cb on_event;
+    void (*on_open)(long status, void *ud);
+    void (*on_header)(const char *line, size_t len, void *ud);
+    bool opened;
     al_curl_sse_done_cb sse_done;
     struct al_sse_reader reader;
     void *ud;
@@ -365,6 +368,36 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* SSE only: the blank line that ends a 2xx response's headers means the
+ * stream is established. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct al_curl_xfer *x = ud;
+    size_t n = size * nmemb;
+    long status = 0;
+
+    if (x->state != XFER_RUNNING)
+        return 0;
+    bool blank = (n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n');
+
+    if (x->on_header && !blank) {
+        size_t len = n;
+        while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+            len--;
+        x->on_header(p, len, x->ud);
+        if (x->state != XFER_RUNNING)
+            return 0;
+    }
+    if (x->opened || !blank || !x->on_open)
+        return n;
+    (void) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status <= 299) {
+        x->opened = true;
+        x->on_open(status, x->ud);
+    }
+    return n;
+}
+
 static bool has_crlf(const char *s)
 {
     return s && strpbrk(s, "\r\n") != NULL;
@@ -440,6 +473,12 @@ static int setopt_all(struct al_curl_xfer *x, const struct al_curl_req_opts *o)
     bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_PRIVATE, (char *) x);
     if (o->cainfo)
         bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_CAINFO, o->cainfo);
+    if ((x->is_sse && o->on_open) || o->on_header) {
+        x->on_open = x->is_sse ? o->on_open : NULL;
+        x->on_header = o->on_header;
+        bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+    }
     if (x->is_sse && o->timeout_ms > 0) {
         bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, o->timeout_ms);
         bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);

@@ -34,6 +34,14 @@ struct al_curl_req_opts {
                                 * whose events are capped by AL_SSE_MAX_EVENT */
     const char *const *headers;/* NULL-terminated "Name: value" lines, or NULL */
     const char *cainfo;        /* CA bundle file; NULL = libcurl's default */
+    /* al_curl_sse only, optional: fires once when a 2xx response's headers
+     * have arrived, before any event (the stream is then established).
+     * Same calling rules as on_event; ud is the transfer's. */
+    void (*on_open)(long status, void *ud);
+    /* Optional, any transfer: fires for each response header line (without
+     * its CR LF; the status line included), from the loop, before the body.
+     * Lines of an interim (1xx) response are delivered too. */
+    void (*on_header)(const char *line, size_t len, void *ud);
 };
 
 /* Completion of al_curl_request. err is 0 when a response arrived, whatever
