@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target for src/hub/skill_archive.c. The whole input is inspected
+/* libFuzzer target for src/lib/archive/skill_archive.c. The whole input is inspected
  * as an archive; the bytes before the first NUL (all of them if there is
  * none) are also classified as a member name and checked against a separate
  * statement of the rules, so a ".." component or an absolute name can never
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "hub/skill_archive.h"
+#include "lib/archive/skill_archive.h"
 
 /* Spec §7, written independently of the implementation: relative, no ".."
  * component (either slash separates), no control characters. */

@@ -7,7 +7,7 @@
 #include "../lib/base/log.h"
 #include "../lib/base/util.h"
 #include "hub.h"
-#include "skill_archive.h"
+#include "../lib/archive/skill_archive.h"
 
 static bool archive_type_ok(struct al_req *r)
 {

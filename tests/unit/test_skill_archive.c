@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for src/hub/skill_archive.c: archives are built in memory with
+/* Unit tests for src/lib/archive/skill_archive.c: archives are built in memory with
  * libarchive's write API, then inspected. */
 #include <archive.h>
 #include <archive_entry.h>
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "src/hub/skill_archive.h"
+#include "src/lib/archive/skill_archive.h"
 
 enum kind { K_FILE, K_DIR, K_SYMLINK, K_HARDLINK, K_FIFO };
 

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../lib/base/macro.h"
+#include "../base/macro.h"
 
 #define AL_SKILL_ARCHIVE_MAX      (32u << 20)   /* upload cap */
 #define AL_SKILL_MAX_MEMBERS      10000
