@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Skill archive inspection for uploads: one libarchive pass over a zip or a
- * tar (gzip, bzip2, xz, lzma, lzip, zstd, lz4 or compress) that applies the
- * SDK worker's member rules (spec §7) and reads SKILL.md's front matter.
- * It is not an extractor. Pure: it reads only the caller's buffer (libc
- * loads its C.UTF-8 locale once), never runs helper programs, keeps no state
- * and does not log, so any thread may call it. It is CPU-bound, with the
- * decompression it may do capped. */
+/* Skill archives: one libarchive pass over a zip or a tar (gzip, bzip2, xz,
+ * lzma, lzip, zstd, lz4 or compress) that applies the SDK worker's member
+ * rules (spec §7). The reader is shared by the hub's upload inspection,
+ * which also reads SKILL.md's front matter, and the sandbox's extractor.
+ * Pure: it reads only the caller's buffer (libc loads its C.UTF-8 locale
+ * once), never runs helper programs, keeps no global state and does not
+ * log, so any thread may call it. It is CPU-bound, with the decompression
+ * it may do capped. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <locale.h>
@@ -17,14 +18,11 @@
 #include "skill_archive.h"
 
 /* Skipping a member of a compressed tar means decompressing it, so the sum
- * of declared member sizes is capped: without it a 32 MiB bzip2 upload could
- * cost minutes of CPU. The stream cap adds room for headers (pax, GNU long
- * names) that declared sizes do not count. Both give -E2BIG. */
-#define SKILL_UNPACKED_MAX ((uint64_t) 256 << 20)
-#define SKILL_STREAM_MAX   (SKILL_UNPACKED_MAX + ((uint64_t) 64 << 20))
-/* The SDK worker caps its member listing at 1 MiB; the names alone (one a
- * line) must fit. */
-#define SKILL_NAMES_MAX    ((uint64_t) 1 << 20)
+ * of declared member sizes is capped (AL_SKILL_UNPACKED_MAX): without it a
+ * 32 MiB bzip2 upload could cost minutes of CPU. Both caps give -E2BIG. */
+#define ERROR_SIZE 256
+_Static_assert(sizeof(((struct al_skill_info *) 0)->error) == ERROR_SIZE, "error buffer");
+_Static_assert(sizeof(((struct al_skill_reader *) 0)->error) == ERROR_SIZE, "error buffer");
 
 struct comp {
     const char *p;
@@ -36,14 +34,10 @@ struct line {
     size_t len;
 };
 
-/* State of one pass. Only extracted (OK) members decide the wrapper. */
+/* State of one inspection. Only extracted (OK) members decide the wrapper. */
 struct scan {
     struct al_skill_info *info;
-    struct archive *a;
-    bool zip;
-    size_t entries;      /* members seen, of any verdict */
-    uint64_t names;      /* bytes of a one-name-a-line listing */
-    uint64_t unpacked;   /* declared sizes, plus SKILL.md bytes read beyond them */
+    struct al_skill_reader rd;
     char *top;           /* top-level name of the first extracted member */
     bool top_is_dir;
     bool many_tops;
@@ -112,11 +106,11 @@ void al_skill_info_done(struct al_skill_info *info)
     info->name = info->description = info->directory = NULL;
 }
 
-_printf_(3, 4) static int fail(struct al_skill_info *info, int r, const char *fmt, ...)
+_printf_(3, 4) static int fail(char error[ERROR_SIZE], int r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    (void) vsnprintf(info->error, sizeof(info->error), fmt, ap);
+    (void) vsnprintf(error, ERROR_SIZE, fmt, ap);
     va_end(ap);
     return r;
 }
@@ -329,12 +323,178 @@ static void parse_front_matter(const char *s, size_t n, struct al_skill_info *in
     }
 }
 
-/* ---- the archive pass ---------------------------------------------------- */
+/* ---- the reader ---------------------------------------------------------- */
+
+static int reader_fail(struct al_skill_reader *rd)
+{
+    char buf[160];
+    const char *msg = archive_error_string(rd->a);
+    if (rd->entries == 0)
+        return fail(rd->error, -EBADMSG, "not a zip or tar archive (%s)",
+                    safe_text(msg ? msg : "unrecognized", buf, sizeof(buf)));
+    return fail(rd->error, -EBADMSG, "damaged archive: %s",
+                safe_text(msg ? msg : "read error", buf, sizeof(buf)));
+}
+
+/* Charges decompressed bytes against the caps. */
+static int charge(struct al_skill_reader *rd, uint64_t bytes)
+{
+    rd->unpacked += bytes;
+    if (rd->unpacked > AL_SKILL_UNPACKED_MAX || (uint64_t) archive_filter_bytes(rd->a, 0) > AL_SKILL_STREAM_MAX)
+        return fail(rd->error, -E2BIG, "archive unpacks to more than %u MiB",
+                    (unsigned) (AL_SKILL_UNPACKED_MAX >> 20));
+    return 0;
+}
+
+static uint64_t entry_size(struct archive_entry *e)
+{
+    return archive_entry_size_is_set(e) && archive_entry_size(e) > 0 ? (uint64_t) archive_entry_size(e) : 0;
+}
+
+/* The SDK worker runs unzip when the upload starts with a zip local file
+ * header and tar otherwise; an archive it would misread is refused here. */
+static int check_format(struct al_skill_reader *rd, const void *data, size_t n)
+{
+    bool pk = n >= 4 && memcmp(data, "PK\3\4", 4) == 0;
+
+    rd->zip = (archive_format(rd->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP;
+    if (rd->zip && !pk)
+        return fail(rd->error, -EBADMSG, "zip archive does not start with a local file header");
+    if (!rd->zip && pk)
+        return fail(rd->error, -EBADMSG, "starts like a zip archive but is not one");
+    return 0;
+}
+
+int al_skill_reader_open(struct al_skill_reader *rd, const void *data, size_t n)
+{
+    *rd = (struct al_skill_reader){ 0 };
+    if (!data || n == 0)
+        return fail(rd->error, -EBADMSG, "empty upload");
+    /* libarchive converts zip names flagged UTF-8 to the thread's charset,
+     * and in the C locale a non-ASCII name converts to nothing at all. This
+     * thread reads in C.UTF-8; without it such names are refused. */
+    rd->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+    if (rd->utf8)
+        rd->saved = uselocale(rd->utf8);
+    rd->a = archive_read_new();
+    if (!rd->a)
+        return fail(rd->error, -ENOMEM, "out of memory");
+    if (archive_read_support_format_tar(rd->a) != ARCHIVE_OK ||
+        archive_read_support_format_zip_seekable(rd->a) != ARCHIVE_OK ||
+        archive_read_support_filter_compress(rd->a) != ARCHIVE_OK)
+        return fail(rd->error, -ENOMEM, "cannot set up the archive reader");
+    /* Zip is read from its central directory, as unzip does, so both see
+     * the same members. Each filter is enabled only when its library is
+     * linked in: otherwise libarchive would run an external program, which
+     * this module must never do. */
+    if (archive_zlib_version())
+        (void) archive_read_support_filter_gzip(rd->a);
+    if (archive_bzlib_version())
+        (void) archive_read_support_filter_bzip2(rd->a);
+    if (archive_liblzma_version()) {
+        (void) archive_read_support_filter_xz(rd->a);
+        (void) archive_read_support_filter_lzma(rd->a);
+        (void) archive_read_support_filter_lzip(rd->a);
+    }
+    if (archive_libzstd_version())
+        (void) archive_read_support_filter_zstd(rd->a);
+    if (archive_liblz4_version())
+        (void) archive_read_support_filter_lz4(rd->a);
+    if (archive_read_open_memory(rd->a, data, n) != ARCHIVE_OK)
+        return reader_fail(rd);
+    rd->data = data;
+    rd->len = n;
+    return 0;
+}
+
+void al_skill_reader_done(struct al_skill_reader *rd)
+{
+    if (rd->a)
+        (void) archive_read_free(rd->a);
+    rd->a = NULL;
+    if (rd->utf8) {
+        (void) uselocale(rd->saved);
+        freelocale(rd->utf8);
+        rd->utf8 = (locale_t) 0;
+    }
+}
+
+/* Counts and classifies a member the SDK worker's way. */
+static int reader_check(struct al_skill_reader *rd, struct archive_entry *e, const char *name,
+                        enum al_member_verdict *ret_verdict)
+{
+    unsigned type = archive_entry_filetype(e);
+    bool is_reg = type == AE_IFREG && !archive_entry_hardlink(e);
+    bool is_dir = type == AE_IFDIR && !archive_entry_hardlink(e);
+    char buf[160];
+    int r;
+
+    if (++rd->entries > AL_SKILL_MAX_MEMBERS)
+        return fail(rd->error, -E2BIG, "archive has more than %d members", AL_SKILL_MAX_MEMBERS);
+    rd->names += (name ? strlen(name) : 0) + 1;
+    if (rd->names > AL_SKILL_NAMES_MAX)
+        return fail(rd->error, -E2BIG, "member names add up to more than %u KiB",
+                    (unsigned) (AL_SKILL_NAMES_MAX >> 10));
+    rd->declared = entry_size(e);
+    rd->read = 0;
+    r = charge(rd, rd->declared);
+    if (r < 0)
+        return r;
+
+    enum al_member_verdict v = al_skill_member_check(name, is_reg, is_dir);
+    if (v == AL_MEMBER_EXCLUDED && rd->zip && name[0] == '-')
+        v = AL_MEMBER_REFUSED;   /* unzip would read it as an option */
+    if (v == AL_MEMBER_REFUSED)
+        return fail(rd->error, -EPERM, "refusing to extract unsafe archive %smember \"%s\"",
+                    path_is_safe(name) ? "special " : "", safe_text(name, buf, sizeof(buf)));
+    *ret_verdict = v;
+    return 0;
+}
+
+int al_skill_reader_next(struct al_skill_reader *rd, struct archive_entry **ret_entry,
+                         const char **ret_name, enum al_member_verdict *ret_verdict)
+{
+    struct archive_entry *e;
+    const char *name;
+    int r = archive_read_next_header(rd->a, &e);
+
+    if (r == ARCHIVE_EOF)
+        return 0;
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+        return reader_fail(rd);
+    if (rd->entries == 0 && (r = check_format(rd, rd->data, rd->len)) < 0)
+        return r;
+    name = archive_entry_pathname(e);
+    if (!name)
+        name = archive_entry_pathname_utf8(e);
+    r = reader_check(rd, e, name, ret_verdict);
+    if (r < 0)
+        return r;
+    *ret_entry = e;
+    *ret_name = name;
+    return 1;
+}
+
+ssize_t al_skill_reader_data(struct al_skill_reader *rd, void *buf, size_t n)
+{
+    la_ssize_t got = archive_read_data(rd->a, buf, n);
+    uint64_t before = AL_MAX(rd->read, rd->declared);
+    int r;
+
+    if (got < 0)
+        return reader_fail(rd);
+    rd->read += (uint64_t) got;
+    /* Overlapping zip members can each inflate the same data: count what
+     * goes beyond the declared size, and the stream as it grows. */
+    r = charge(rd, AL_MAX(rd->read, rd->declared) - before);
+    return r < 0 ? r : (ssize_t) got;
+}
+
+/* ---- inspection ---------------------------------------------------------- */
 
 static void scan_done(struct scan *s)
 {
-    if (s->a)
-        (void) archive_read_free(s->a);
+    al_skill_reader_done(&s->rd);
     free(s->top);
     free(s->md_root);
     free(s->md_sub);
@@ -364,57 +524,31 @@ static bool comp_is(struct comp c, const char *s)
     return c.len == strlen(s) && memcmp(c.p, s, c.len) == 0;
 }
 
-static int archive_fail(struct scan *s)
-{
-    char buf[160];
-    const char *msg = archive_error_string(s->a);
-    if (s->entries == 0)
-        return fail(s->info, -EBADMSG, "not a zip or tar archive (%s)",
-                    safe_text(msg ? msg : "unrecognized", buf, sizeof(buf)));
-    return fail(s->info, -EBADMSG, "damaged archive: %s",
-                safe_text(msg ? msg : "read error", buf, sizeof(buf)));
-}
-
-/* Charges decompressed bytes against the caps. */
-static int charge(struct scan *s, uint64_t bytes)
-{
-    s->unpacked += bytes;
-    if (s->unpacked > SKILL_UNPACKED_MAX || (uint64_t) archive_filter_bytes(s->a, 0) > SKILL_STREAM_MAX)
-        return fail(s->info, -E2BIG, "archive unpacks to more than %u MiB",
-                    (unsigned) (SKILL_UNPACKED_MAX >> 20));
-    return 0;
-}
-
-static uint64_t entry_size(struct archive_entry *e)
-{
-    return archive_entry_size_is_set(e) && archive_entry_size(e) > 0 ? (uint64_t) archive_entry_size(e) : 0;
-}
-
 /* Reads the current member (at most AL_SKILL_MD_MAX bytes) into *buf. */
-static int read_md(struct scan *s, struct archive_entry *e, char **buf, size_t *n)
+static int read_md(struct scan *s, char **buf, size_t *n)
 {
-    uint64_t declared = entry_size(e);
     size_t got = 0;
 
     free(*buf);
     *buf = al_xmalloc(AL_SKILL_MD_MAX);
     *n = 0;
     while (got < AL_SKILL_MD_MAX) {
-        la_ssize_t r = archive_read_data(s->a, *buf + got, AL_SKILL_MD_MAX - got);
+        ssize_t r = al_skill_reader_data(&s->rd, *buf + got, AL_SKILL_MD_MAX - got);
         if (r < 0)
-            return archive_fail(s);
+            return (int) r;
         if (r == 0)
             break;
         got += (size_t) r;
     }
     *n = got;
-    /* Overlapping zip members can each inflate the same data: count it. */
-    return charge(s, got > declared ? got - declared : 0);
+    return 0;
 }
 
 /* Records an extracted member's place: the wrapper candidate, SKILL.md. */
-static int track(struct scan *s, struct archive_entry *e, const char *name, bool is_reg, bool is_dir)
+static int track(struct scan *s, struct archive_entry *e, const char *name)
 {
+    unsigned type = archive_entry_filetype(e);
+    bool is_reg = type == AE_IFREG, is_dir = type == AE_IFDIR;
     struct comp c[2];
     size_t k = split_path(name, c);
 
@@ -430,91 +564,9 @@ static int track(struct scan *s, struct archive_entry *e, const char *name, bool
     if (!is_reg)
         return 0;
     if (k == 1 && comp_is(c[0], "SKILL.md"))
-        return read_md(s, e, &s->md_root, &s->md_root_n);
+        return read_md(s, &s->md_root, &s->md_root_n);
     if (k == 2 && same && comp_is(c[1], "SKILL.md"))
-        return read_md(s, e, &s->md_sub, &s->md_sub_n);
-    return 0;
-}
-
-/* The SDK worker runs unzip when the upload starts with a zip local file
- * header and tar otherwise; an archive it would misread is refused here. */
-static int check_format(struct scan *s, const void *data, size_t n)
-{
-    bool pk = n >= 4 && memcmp(data, "PK\3\4", 4) == 0;
-
-    s->zip = (archive_format(s->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP;
-    if (s->zip && !pk)
-        return fail(s->info, -EBADMSG, "zip archive does not start with a local file header");
-    if (!s->zip && pk)
-        return fail(s->info, -EBADMSG, "starts like a zip archive but is not one");
-    return 0;
-}
-
-static int scan_entry(struct scan *s, struct archive_entry *e)
-{
-    const char *name = archive_entry_pathname(e);
-    unsigned type = archive_entry_filetype(e);
-    bool is_reg = type == AE_IFREG && !archive_entry_hardlink(e);
-    bool is_dir = type == AE_IFDIR && !archive_entry_hardlink(e);
-    char buf[160];
-    int r;
-
-    if (!name)
-        name = archive_entry_pathname_utf8(e);
-    if (++s->entries > AL_SKILL_MAX_MEMBERS)
-        return fail(s->info, -E2BIG, "archive has more than %d members", AL_SKILL_MAX_MEMBERS);
-    s->names += (name ? strlen(name) : 0) + 1;
-    if (s->names > SKILL_NAMES_MAX)
-        return fail(s->info, -E2BIG, "member names add up to more than %u KiB",
-                    (unsigned) (SKILL_NAMES_MAX >> 10));
-    r = charge(s, entry_size(e));
-    if (r < 0)
-        return r;
-
-    enum al_member_verdict v = al_skill_member_check(name, is_reg, is_dir);
-    if (v == AL_MEMBER_EXCLUDED && s->zip && name[0] == '-')
-        v = AL_MEMBER_REFUSED;   /* unzip would read it as an option */
-    switch (v) {
-    case AL_MEMBER_OK:
-        s->info->members++;
-        return track(s, e, name, is_reg, is_dir);
-    case AL_MEMBER_EXCLUDED:
-        s->info->excluded++;
-        return 0;
-    default:
-        return fail(s->info, -EPERM, "refusing to extract unsafe archive %smember \"%s\"",
-                    path_is_safe(name) ? "special " : "", safe_text(name, buf, sizeof(buf)));
-    }
-}
-
-static int scan_open(struct scan *s, const void *data, size_t n)
-{
-    s->a = archive_read_new();
-    if (!s->a)
-        return fail(s->info, -ENOMEM, "out of memory");
-    if (archive_read_support_format_tar(s->a) != ARCHIVE_OK ||
-        archive_read_support_format_zip_seekable(s->a) != ARCHIVE_OK ||
-        archive_read_support_filter_compress(s->a) != ARCHIVE_OK)
-        return fail(s->info, -ENOMEM, "cannot set up the archive reader");
-    /* Zip is read from its central directory, as unzip does, so both see
-     * the same members. Each filter is enabled only when its library is
-     * linked in: otherwise libarchive would run an external program, which
-     * this module must never do. */
-    if (archive_zlib_version())
-        (void) archive_read_support_filter_gzip(s->a);
-    if (archive_bzlib_version())
-        (void) archive_read_support_filter_bzip2(s->a);
-    if (archive_liblzma_version()) {
-        (void) archive_read_support_filter_xz(s->a);
-        (void) archive_read_support_filter_lzma(s->a);
-        (void) archive_read_support_filter_lzip(s->a);
-    }
-    if (archive_libzstd_version())
-        (void) archive_read_support_filter_zstd(s->a);
-    if (archive_liblz4_version())
-        (void) archive_read_support_filter_lz4(s->a);
-    if (archive_read_open_memory(s->a, data, n) != ARCHIVE_OK)
-        return archive_fail(s);
+        return read_md(s, &s->md_sub, &s->md_sub_n);
     return 0;
 }
 
@@ -527,14 +579,14 @@ static int finish(struct scan *s)
 
     if (s->top && s->top_is_dir && !s->many_tops) {
         if (!s->md_sub)
-            return fail(info, -ENOENT, "no SKILL.md in the wrapper directory \"%s\"",
+            return fail(info->error, -ENOENT, "no SKILL.md in the wrapper directory \"%s\"",
                         safe_text(s->top, buf, sizeof(buf)));
         parse_front_matter(s->md_sub, s->md_sub_n, info);
         info->directory = TAKE_PTR(s->top);
         return 0;
     }
     if (!s->md_root)
-        return fail(info, -ENOENT, "no SKILL.md at the top level or in a single wrapper directory");
+        return fail(info->error, -ENOENT, "no SKILL.md at the top level or in a single wrapper directory");
     parse_front_matter(s->md_root, s->md_root_n, info);
     return 0;
 }
@@ -542,21 +594,21 @@ static int finish(struct scan *s)
 static int scan_all(struct scan *s, const void *data, size_t n)
 {
     struct archive_entry *e;
-    int r = scan_open(s, data, n);
+    const char *name;
+    enum al_member_verdict v;
+    int r = al_skill_reader_open(&s->rd, data, n);
 
-    if (r < 0)
+    while (r >= 0 && (r = al_skill_reader_next(&s->rd, &e, &name, &v)) > 0) {
+        if (v == AL_MEMBER_EXCLUDED) {
+            s->info->excluded++;
+            continue;
+        }
+        s->info->members++;
+        r = track(s, e, name);
+    }
+    if (r < 0) {
+        (void) snprintf(s->info->error, ERROR_SIZE, "%s", s->rd.error);
         return r;
-    for (;;) {
-        r = archive_read_next_header(s->a, &e);
-        if (r == ARCHIVE_EOF)
-            break;
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-            return archive_fail(s);
-        if (s->entries == 0 && (r = check_format(s, data, n)) < 0)
-            return r;
-        r = scan_entry(s, e);
-        if (r < 0)
-            return r;
     }
     return finish(s);
 }
@@ -564,22 +616,7 @@ static int scan_all(struct scan *s, const void *data, size_t n)
 int al_skill_archive_inspect(const void *data, size_t n, struct al_skill_info *info)
 {
     _cleanup_(scan_done) struct scan s = { .info = info };
-    locale_t utf8, saved = (locale_t) 0;
-    int r;
 
     *info = (struct al_skill_info){ 0 };
-    if (!data || n == 0)
-        return fail(info, -EBADMSG, "empty upload");
-    /* libarchive converts zip names flagged UTF-8 to the thread's charset,
-     * and in the C locale a non-ASCII name converts to nothing at all. This
-     * thread reads in C.UTF-8; without it such names are refused. */
-    utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
-    if (utf8)
-        saved = uselocale(utf8);
-    r = scan_all(&s, data, n);
-    if (utf8) {
-        (void) uselocale(saved);
-        freelocale(utf8);
-    }
-    return r;
+    return scan_all(&s, data, n);
 }
