@@ -115,9 +115,7 @@ _printf_(3, 4) static int fail(char error[ERROR_SIZE], int r, const char *fmt, .
     return r;
 }
 
-/* Copies untrusted text for an error message: printable ASCII only, ending
- * in "..." when it does not fit. */
-static const char *safe_text(const char *s, char *buf, size_t size)
+const char *al_skill_safe_text(const char *s, char *buf, size_t size)
 {
     size_t j = 0, i;
     for (i = 0; s && s[i] && j + 4 < size; i++)
@@ -331,9 +329,9 @@ static int reader_fail(struct al_skill_reader *rd)
     const char *msg = archive_error_string(rd->a);
     if (rd->entries == 0)
         return fail(rd->error, -EBADMSG, "not a zip or tar archive (%s)",
-                    safe_text(msg ? msg : "unrecognized", buf, sizeof(buf)));
+                    al_skill_safe_text(msg ? msg : "unrecognized", buf, sizeof(buf)));
     return fail(rd->error, -EBADMSG, "damaged archive: %s",
-                safe_text(msg ? msg : "read error", buf, sizeof(buf)));
+                al_skill_safe_text(msg ? msg : "read error", buf, sizeof(buf)));
 }
 
 /* Charges decompressed bytes against the caps. */
@@ -446,7 +444,7 @@ static int reader_check(struct al_skill_reader *rd, struct archive_entry *e, con
         v = AL_MEMBER_REFUSED;   /* unzip would read it as an option */
     if (v == AL_MEMBER_REFUSED)
         return fail(rd->error, -EPERM, "refusing to extract unsafe archive %smember \"%s\"",
-                    path_is_safe(name) ? "special " : "", safe_text(name, buf, sizeof(buf)));
+                    path_is_safe(name) ? "special " : "", al_skill_safe_text(name, buf, sizeof(buf)));
     *ret_verdict = v;
     return 0;
 }
@@ -580,7 +578,7 @@ static int finish(struct scan *s)
     if (s->top && s->top_is_dir && !s->many_tops) {
         if (!s->md_sub)
             return fail(info->error, -ENOENT, "no SKILL.md in the wrapper directory \"%s\"",
-                        safe_text(s->top, buf, sizeof(buf)));
+                        al_skill_safe_text(s->top, buf, sizeof(buf)));
         parse_front_matter(s->md_sub, s->md_sub_n, info);
         info->directory = TAKE_PTR(s->top);
         return 0;

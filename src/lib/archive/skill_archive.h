@@ -41,6 +41,11 @@ enum al_member_verdict al_skill_member_check(const char *name, bool is_regular, 
 struct archive;
 struct archive_entry;
 
+/* Copies untrusted text (a member name) into buf[size] for an error
+ * message: printable ASCII only, ending in "..." when it does not fit.
+ * size must be at least 5. Returns buf. */
+const char *al_skill_safe_text(const char *s, char *buf, size_t size);
+
 /* One capped pass over an archive in memory. Not thread-safe; while it is
  * open the calling thread runs in the C.UTF-8 locale (libarchive converts
  * zip names flagged UTF-8 to the thread's charset). Every failure fills
