@@ -261,7 +261,7 @@ struct wk_call *wk_call(struct worker *w, const struct wk_call_opts *o, wk_done_
     c->body = o->body ? json_dumps(o->body, JSON_COMPACT) : NULL;
     c->accept = o->accept ? al_xstrdup(o->accept) : NULL;
     c->helper = o->helper ? al_xstrdup(o->helper) : NULL;
-    if (!o->accept || strcmp(o->accept, "application/binary") != 0)
+    if (!o->no_beta)
         c->headers[n++] = al_xstrdup(API_BETA);
     for (const char *const *h = o->headers; h && *h && n < MAX_HEADERS; h++)
         c->headers[n++] = al_xstrdup(*h);

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -80,6 +81,7 @@ struct wk_call_opts {
     long timeout_ms;             /* per attempt; 0 = the SDK's 10 minutes */
     int max_retries;             /* -1 = the SDK's 2 */
     const char *accept;          /* Accept header; NULL = application/json */
+    bool no_beta;                /* skills calls: the SDK sends no anthropic-beta */
     size_t max_response;
 };
 
@@ -139,6 +141,10 @@ void wk_runner_cancel_current(struct wk_runner *r);
  * a grace period, reaps it. Pending callbacks fire with -ECANCELED. */
 void wk_runner_close(struct wk_runner *r);
 bool wk_runner_busy(const struct wk_runner *r);
+/* The SIGCHLD handler's hook: true when pid was a runner (now reaped). */
+bool wk_runner_reap(pid_t pid, int status);
+/* At exit: SIGKILL every runner still alive and wait for it. */
+void wk_runner_kill_all(void);
 pid_t wk_runner_pid(const struct wk_runner *r);
 
 /* --- items and sessions ------------------------------------------------- */

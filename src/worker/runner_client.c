@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The worker's side of a session's runner process (src/sandbox/runner.h):
+ * posix_spawn of `airlock sandbox-runner` with one end of a socketpair as
+ * its fd 3 and an environment with no ANTHROPIC_* or AIRLOCK_* variable,
+ * then frames (src/sandbox/frame.h) over a bufferevent. Requests go one at
+ * a time, in order. A runner that dies fails its requests with -EPIPE; the
+ * session decides what the agent sees. Closed runners are reaped by the
+ * worker's SIGCHLD handler (wk_runner_reap) and freed then. */
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "../lib/base/log.h"
+#include "../lib/base/map.h"
+#include "../sandbox/frame.h"
+#include "wk.h"
+
+extern char **environ;
+
+#define CLOSE_GRACE_S 5
+
+struct req {
+    TAILQ_ENTRY(req) link;
+    uint64_t id;
+    unsigned char *frame;
+    size_t len;
+    wk_runner_cb cb;
+    void *ud;
+};
+
+TAILQ_HEAD(reqs, req);
+
+struct wk_runner {
+    struct worker *w;
+    char *session_id;
+    pid_t pid;
+    struct bufferevent *bev;
+    struct al_frame_reader reader;
+    struct reqs queue;           /* head is in flight when sent */
+    bool sent;                   /* the head was written */
+    bool ready, dead, closed, close_done, reaped;
+    uint64_t next_id;
+    struct event *kill_timer;
+};
+
+/* pid -> runner, for the SIGCHLD handler. */
+static struct al_map *runners_by_pid;
+
+static char *pid_key(pid_t pid, char buf[static 24])
+{
+    snprintf(buf, 24, "%d", (int) pid);
+    return buf;
+}
+
+static bool scrubbed(const char *kv)
+{
+    return !strncasecmp(kv, "ANTHROPIC_", 10) || !strncasecmp(kv, "AIRLOCK_", 8);
+}
+
+static void runner_free(struct wk_runner *r)
+{
+    char k[24];
+
+    if (r->pid > 0 && runners_by_pid)
+        al_map_remove(runners_by_pid, pid_key(r->pid, k));
+    if (r->bev)
+        bufferevent_free(r->bev);
+    if (r->kill_timer)
+        event_free(r->kill_timer);
+    al_frame_reader_done(&r->reader);
+    free(r->session_id);
+    free(r);
+}
+
+static void req_free(struct req *q)
+{
+    free(q->frame);
+    free(q);
+}
+
+/* Fails every request with err (the head first, in order). */
+static void fail_all(struct wk_runner *r, int err)
+{
+    struct req *q;
+
+    while ((q = TAILQ_FIRST(&r->queue))) {
+        TAILQ_REMOVE(&r->queue, q, link);
+        struct wk_runner_reply rep = { .err = err };
+        if (q->cb)
+            q->cb(&rep, q->ud);
+        req_free(q);
+    }
+    r->sent = false;
+}
+
+static void send_head(struct wk_runner *r)
+{
+    struct req *q = TAILQ_FIRST(&r->queue);
+
+    if (!q || r->sent || r->dead)
+        return;
+    if (bufferevent_write(r->bev, q->frame, q->len) < 0) {
+        r->dead = true;
+        fail_all(r, -EPIPE);
+        return;
+    }
+    r->sent = true;
+}
+
+static void mark_dead(struct wk_runner *r, const char *why)
+{
+    if (r->dead)
+        return;
+    r->dead = true;
+    if (!r->closed)
+        al_log(AL_WARN, "tool runner exited unexpectedly", AL_STR("session_id", r->session_id),
+               AL_I64("pid", r->pid), AL_STR("reason", why));
+    bufferevent_disable(r->bev, EV_READ | EV_WRITE);
+    fail_all(r, -EPIPE);
+}
+
+static void handle_frame(struct wk_runner *r, struct al_frame *f)
+{
+    const char *op = json_string_value(json_object_get(f->msg, "op"));
+    struct req *q;
+
+    if (op && !strcmp(op, "ready")) {
+        r->ready = true;
+        al_log(AL_DEBUG, "tool runner ready", AL_STR("session_id", r->session_id), AL_I64("pid", r->pid));
+        return;
+    }
+    q = TAILQ_FIRST(&r->queue);
+    json_t *id = json_object_get(f->msg, "id");
+    if (!q || !r->sent || !json_is_integer(id) || (uint64_t) json_integer_value(id) != q->id) {
+        al_log(AL_WARN, "tool runner answered out of order", AL_STR("session_id", r->session_id));
+        return;
+    }
+    TAILQ_REMOVE(&r->queue, q, link);
+    r->sent = false;
+
+    struct wk_runner_reply rep = { 0 };
+    json_t *ok = json_object_get(f->msg, "ok");
+    if (json_is_boolean(ok)) {
+        rep.is_error = !json_is_true(ok);
+        rep.text = json_string_value(json_object_get(f->msg, "error"));
+    } else {
+        json_t *t = json_object_get(f->msg, "text");
+        rep.is_error = json_is_true(json_object_get(f->msg, "is_error"));
+        rep.text = json_string_value(t);
+        rep.len = json_string_length(t);
+    }
+    if (!rep.text)
+        rep.text = "";
+    if (q->cb)
+        q->cb(&rep, q->ud);
+    req_free(q);
+    send_head(r);
+}
+
+static void on_read(struct bufferevent *bev, void *ud)
+{
+    struct wk_runner *r = ud;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    unsigned char chunk[16384];
+    int n;
+
+    while ((n = evbuffer_remove(in, chunk, sizeof(chunk))) > 0) {
+        if (al_frame_reader_feed(&r->reader, chunk, (size_t) n) < 0) {
+            mark_dead(r, "oversized frame");
+            return;
+        }
+        for (;;) {
+            struct al_frame f = { 0 };
+            int k = al_frame_reader_next(&r->reader, &f);
+            if (k < 0) {
+                mark_dead(r, "malformed frame");
+                return;
+            }
+            if (k == 0)
+                break;
+            handle_frame(r, &f);
+            al_frame_done(&f);
+            if (r->dead)
+                return;
+        }
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *ud)
+{
+    struct wk_runner *r = ud;
+
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        mark_dead(r, (what & BEV_EVENT_EOF) ? "connection closed" : "connection error");
+}
+
+static char **child_env(void)
+{
+    size_t n = 0, k = 0;
+    char **env;
+
+    for (char **e = environ; *e; e++)
+        n++;
+    env = al_xcalloc(n + 1, sizeof(*env));
+    for (char **e = environ; *e; e++)
+        if (!scrubbed(*e))
+            env[k++] = *e;
+    return env;
+}
+
+struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, const char *workdir,
+                                  const char *outputs)
+{
+    int sv[2];
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    const char *exe = w->cfg.runner_exe ? w->cfg.runner_exe : "/proc/self/exe";
+    char *argv[] = { "airlock", "sandbox-runner", "--fd", "3", "--workdir", (char *) workdir,
+                     "--outputs", (char *) outputs, NULL };
+    _cleanup_free_ char **env = NULL;
+    struct wk_runner *r;
+    pid_t pid;
+    int e;
+    char k[24];
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        al_log_errno(AL_ERROR, -errno, "cannot create the runner socketpair");
+        return NULL;
+    }
+    env = child_env();
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, 2, 1);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);   /* clears FD_CLOEXEC on 3 */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    e = posix_spawn(&pid, exe, &fa, &attr, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(sv[1]);
+    if (e != 0) {
+        close(sv[0]);
+        al_log_errno(AL_ERROR, -e, "cannot start the tool runner", AL_STR("exe", exe));
+        return NULL;
+    }
+    r = al_xcalloc(1, sizeof(*r));
+    r->w = w;
+    r->pid = pid;
+    r->session_id = al_xstrdup(session_id);
+    TAILQ_INIT(&r->queue);
+    evutil_make_socket_nonblocking(sv[0]);
+    r->bev = bufferevent_socket_new(w->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(r->bev, on_read, NULL, on_event, r);
+    bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+    if (!runners_by_pid)
+        runners_by_pid = al_map_new();
+    al_map_put(runners_by_pid, pid_key(pid, k), r);
+    al_log(AL_DEBUG, "tool runner started", AL_STR("session_id", session_id), AL_I64("pid", pid));
+    return r;
+}
+
+static void enqueue(struct wk_runner *r, json_t *msg, const void *payload, size_t plen, wk_runner_cb cb,
+                    void *ud)
+{
+    struct req *q = al_xcalloc(1, sizeof(*q));
+    int e;
+
+    q->id = ++r->next_id;
+    q->cb = cb;
+    q->ud = ud;
+    json_object_set_new(msg, "id", json_integer((json_int_t) q->id));
+    e = al_frame_encode(msg, payload, plen, &q->frame, &q->len);
+    json_decref(msg);
+    if (e < 0 || r->dead) {
+        struct wk_runner_reply rep = { .err = e < 0 ? e : -EPIPE };
+        req_free(q);
+        if (cb)
+            cb(&rep, ud);
+        return;
+    }
+    TAILQ_INSERT_TAIL(&r->queue, q, link);
+    send_head(r);
+}
+
+void wk_runner_tool(struct wk_runner *r, const char *name, const json_t *input, wk_runner_cb cb, void *ud)
+{
+    json_t *msg = json_pack("{s:s, s:s, s:O}", "op", "tool", "name", name, "input",
+                            input ? (json_t *) input : json_object());
+    enqueue(r, msg, NULL, 0, cb, ud);
+}
+
+void wk_runner_skill_install(struct wk_runner *r, const char *dir, const void *data, size_t len,
+                             wk_runner_cb cb, void *ud)
+{
+    enqueue(r, json_pack("{s:s, s:s}", "op", "skill_install", "dir", dir), data, len, cb, ud);
+}
+
+void wk_runner_skill_remove(struct wk_runner *r, const char *dir, wk_runner_cb cb, void *ud)
+{
+    enqueue(r, json_pack("{s:s, s:s}", "op", "skill_remove", "dir", dir), NULL, 0, cb, ud);
+}
+
+void wk_runner_cancel_current(struct wk_runner *r)
+{
+    struct req *q = TAILQ_FIRST(&r->queue);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    if (!q || !r->sent || r->dead)
+        return;
+    json_t *msg = json_pack("{s:s, s:I}", "op", "cancel", "id", (json_int_t) q->id);
+    if (al_frame_encode(msg, NULL, 0, &buf, &len) == 0)
+        (void) bufferevent_write(r->bev, buf, len);
+    json_decref(msg);
+    free(buf);
+}
+
+bool wk_runner_busy(const struct wk_runner *r)
+{
+    return r && !TAILQ_EMPTY(&r->queue);
+}
+
+pid_t wk_runner_pid(const struct wk_runner *r)
+{
+    return r ? r->pid : 0;
+}
+
+static void on_kill_timer(evutil_socket_t fd, short what, void *ud)
+{
+    struct wk_runner *r = ud;
+
+    if (!r->reaped) {
+        al_log(AL_WARN, "tool runner did not exit; killing it", AL_STR("session_id", r->session_id),
+               AL_I64("pid", r->pid));
+        (void) kill(-r->pid, SIGKILL);
+        (void) kill(r->pid, SIGKILL);
+    }
+}
+
+/* The second half of wk_runner_close, on a later loop pass: the close may
+ * come from inside one of r's own callbacks. */
+static void finish_close(evutil_socket_t fd, short what, void *ud)
+{
+    struct wk_runner *r = ud;
+    struct timeval tv = { CLOSE_GRACE_S, 0 };
+
+    /* EOF on fd 3 tells the runner to kill its tools and exit. */
+    if (r->bev) {
+        bufferevent_free(r->bev);
+        r->bev = NULL;
+    }
+    r->close_done = true;
+    if (r->reaped) {
+        runner_free(r);
+        return;
+    }
+    r->kill_timer = evtimer_new(r->w->base, on_kill_timer, r);
+    evtimer_add(r->kill_timer, &tv);
+}
+
+void wk_runner_close(struct wk_runner *r)
+{
+    struct timeval zero = { 0, 0 };
+
+    if (!r || r->closed)
+        return;
+    r->closed = true;
+    r->dead = true;
+    if (r->bev)
+        bufferevent_disable(r->bev, EV_READ);
+    fail_all(r, -ECANCELED);
+    if (event_base_once(r->w->base, -1, EV_TIMEOUT, finish_close, r, &zero) < 0)
+        finish_close(-1, 0, r);
+}
+
+bool wk_runner_reap(pid_t pid, int status)
+{
+    char k[24];
+    struct wk_runner *r = runners_by_pid ? al_map_get(runners_by_pid, pid_key(pid, k)) : NULL;
+
+    if (!r)
+        return false;
+    r->reaped = true;
+    if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0))
+        al_log(r->closed ? AL_DEBUG : AL_WARN, "tool runner exited", AL_STR("session_id", r->session_id),
+               AL_I64("pid", pid), AL_I64("status", WIFEXITED(status) ? WEXITSTATUS(status) : -1),
+               AL_I64("signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+    if (r->closed && r->close_done)
+        runner_free(r);
+    else if (!r->dead)
+        mark_dead(r, "process exited");
+    return true;
+}
+
+static bool kill_one(const char *key, void *value, void *ud)
+{
+    struct wk_runner *r = value;
+    int st;
+
+    (void) kill(-r->pid, SIGKILL);
+    (void) kill(r->pid, SIGKILL);
+    while (waitpid(r->pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    r->pid = 0;                          /* already out of the map */
+    if (r->closed && r->close_done)
+        runner_free(r);
+    else
+        r->reaped = true;             /* freed by its pending close, or leaked at exit */
+    return true;
+}
+
+void wk_runner_kill_all(void)
+{
+    if (runners_by_pid) {
+        al_map_sweep(runners_by_pid, kill_one, NULL);
+        runners_by_pid = al_map_free(runners_by_pid);
+    }
+}
