@@ -287,6 +287,8 @@ int al_mkdir_beneath(const struct al_tool_ctx *c, const char *abs)
         if (mkdirat(dfd, comp, 0700) < 0 && errno != EEXIST)
             return -errno;
         int next = al_openat_beneath(dfd, comp, O_PATH | O_DIRECTORY, 0);
+        if (next == -ENOTDIR)
+            return -EEXIST; /* what Node's recursive mkdir reports */
         if (next < 0)
             return next;
         (void) close(dfd);
