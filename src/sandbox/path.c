@@ -279,6 +279,8 @@ int al_mkdir_beneath(const struct al_tool_ctx *c, const char *abs)
     _cleanup_close_ int dfd = al_openat_beneath(c->root_fd, ".", O_PATH | O_DIRECTORY, 0);
     char *save = NULL;
 
+    if (al_fstools_race_hook)
+        al_fstools_race_hook(abs);
     if (dfd < 0)
         return dfd;
     for (char *comp = strtok_r(rel, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
