@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target for src/lib/archive/skill_archive.c. The whole input is inspected
- * as an archive; the bytes before the first NUL (all of them if there is
- * none) are also classified as a member name and checked against a separate
- * statement of the rules, so a ".." component or an absolute name can never
- * be accepted. */
+/* libFuzzer target for src/lib/archive/skill_archive.c. The whole input is
+ * inspected as an archive; the bytes before the first NUL (all of them if
+ * there is none) are also classified as a member name and checked against a
+ * separate statement of the rules, so a ".." component or an absolute name
+ * can never be accepted. */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>

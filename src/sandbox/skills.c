@@ -103,10 +103,22 @@ static int mkdir_open(int dfd, const char *name)
     return fd;
 }
 
-/* <workdir>/skills, never through a symlink. */
+/* <workdir>/skills, never through a symlink; created 0700 when missing (an
+ * existing one keeps its mode). */
 static int open_skills(int workdir_fd, bool create)
 {
-    return create ? mkdir_open(workdir_fd, SKILLS_DIR) : open_dir_nofollow(workdir_fd, SKILLS_DIR);
+    bool made = create && mkdirat(workdir_fd, SKILLS_DIR, 0700) == 0;
+    int fd;
+
+    if (create && !made && errno != EEXIST)
+        return -errno;
+    fd = open_dir_nofollow(workdir_fd, SKILLS_DIR);
+    if (fd >= 0 && made && fchmod(fd, 0700) < 0) {
+        int r = -errno;
+        (void) close(fd);
+        return r;
+    }
+    return fd;
 }
 
 static int rm_tree(int dfd, const char *name, unsigned depth);
@@ -324,6 +336,10 @@ static int extract_and_place(int skills_fd, const char *stage, const char *dir, 
     x.stage_fd = open_dir_nofollow(skills_fd, stage);
     if (x.stage_fd < 0)
         return failf(why, x.stage_fd, "cannot open the staging directory (%s)", ename(x.stage_fd));
+    if (fchmod(x.stage_fd, 0700) < 0) {   /* whatever the umask; it may become <dir> */
+        r = -errno;
+        return failf(why, r, "cannot open the staging directory (%s)", ename(r));
+    }
     x.buf = al_xmalloc(COPY_CHUNK);
     r = extract_all(&x, data, len);
     if (r < 0)

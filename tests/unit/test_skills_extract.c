@@ -300,6 +300,23 @@ static void test_no_wrapper(void **state)
     assert_skills_holds(f, 1);
 }
 
+/* The modes are the normalised ones whatever the umask. */
+static void test_modes_ignore_umask(void **state)
+{
+    struct fixture *f = *state;
+    size_t n = build(TAR, NONE, { "SKILL.md", K_FILE, skill_md, 0 }, { "bin/x", K_FILE, "x", 0700 });
+    mode_t old = umask(0777);
+    int r = install(f, "u", n, NULL);
+
+    (void) umask(old);
+    ASSERT_OK(r);
+    ASSERT_I64_EQ(mode_of(f, "skills"), S_IFDIR | 0700);
+    ASSERT_I64_EQ(mode_of(f, "skills/u"), S_IFDIR | 0700);
+    ASSERT_I64_EQ(mode_of(f, "skills/u/bin"), S_IFDIR | 0700);
+    assert_file(f, "skills/u/SKILL.md", skill_md, 0644);
+    assert_file(f, "skills/u/bin/x", "x", 0755);
+}
+
 static void test_duplicate_member_replaced(void **state)
 {
     struct fixture *f = *state;
@@ -451,7 +468,7 @@ static void test_existing_dest_replaced(void **state)
 
     (void) snprintf(target, sizeof(target), "%s/keep", f->outside);
     assert_int_equal(mkdir(target, 0700), 0);
-    assert_int_equal(mkdirat(f->workdir_fd, "skills", 0700), 0);
+    assert_int_equal(mkdirat(f->workdir_fd, "skills", 0750), 0);
     assert_int_equal(mkdirat(f->workdir_fd, "skills/pdf", 0755), 0);
     assert_int_equal(mkdirat(f->workdir_fd, "skills/pdf/sub", 0755), 0);
     int fd = openat(f->workdir_fd, "skills/pdf/sub/old.txt", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -464,6 +481,7 @@ static void test_existing_dest_replaced(void **state)
     assert_file(f, "skills/pdf/SKILL.md", skill_md, 0644);
     ASSERT_I64_EQ(count_entries(f, "skills/pdf"), 1);
     ASSERT_I64_EQ(outside_entries(f), 1);
+    ASSERT_I64_EQ(mode_of(f, "skills"), S_IFDIR | 0750);   /* an existing skills/ keeps its mode */
 
     /* The same through al_skill_remove, and a dest that is a link. */
     assert_int_equal(symlinkat(f->outside, f->workdir_fd, "skills/pdf/ln"), 0);
@@ -573,6 +591,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_wrapper_stripped),
         T(test_no_wrapper),
+        T(test_modes_ignore_umask),
         T(test_duplicate_member_replaced),
         T(test_backslash_names),
         T(test_unsafe_members_refused),
