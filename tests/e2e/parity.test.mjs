@@ -39,6 +39,19 @@ const CALL_TIMEOUT_MS = 15000; // a call that takes longer is a mismatch, and th
 // Groups whose C answers deliberately differ from the SDK's, with the
 // answers the C runner must give instead.
 export const EXPECTED_DIFFERENCES = {
+  'bash-kill-keeps-shell': {
+    reason: 'On a timeout or a cancel the SDK SIGKILLs the shell\'s whole process group and starts a fresh shell, '
+      + 'losing cwd, variables and functions. The C runner kills only the command\'s process tree and keeps the '
+      + 'shell, by design (sandbox-notes §5.3, "timeout without losing the session"; bash.c). The answers to the '
+      + 'timed-out and cancelled calls are the same; only what later calls see differs.',
+    c: [
+      { is_error: false, text: '(no output)' },
+      { is_error: true, text: 'bash: bash command timed out after 300ms' },
+      { is_error: false, text: '[1]\n<ROOT>/dir' },
+      { is_error: true, text: 'bash: This operation was aborted' },
+      { is_error: false, text: '[1]\n<ROOT>/dir' },
+    ],
+  },
   'bash-timeout-zero': {
     reason: 'The SDK passes timeout_ms 0 to setTimeout literally, so the call times out after ~0 ms (or not, '
       + 'racily) and the shell is lost. Spec §6.3 and the API docs say 0 means the default (120 s); the C runner '
@@ -123,7 +136,9 @@ async function runSide(kind, group, d) {
     dead = e.message;
   }
   // The runner says which path its tools print; normally the real workdir.
-  const roots = side?.ready?.workdir && side.ready.workdir !== d.work ? [side.ready.workdir, d.work] : [d.work];
+  // <ROOT> in inputs is that path too.
+  const toolRoot = side?.ready?.workdir || d.work;
+  const roots = toolRoot !== d.work ? [toolRoot, d.work] : [d.work];
   let closeError = null;
   try {
     for (const [i, [tool, input, opts]] of group.calls.entries()) {
@@ -133,7 +148,7 @@ async function runSide(kind, group, d) {
       }
       let r;
       try {
-        const h = side.start(tool, subst(input, d));
+        const h = side.start(tool, subst(input, { ...d, work: toolRoot }));
         if (opts?.cancelOn) {
           await fileAppears(join(d.work, opts.cancelOn));
           if (kind === 'sdk') h.abort(); else side.cancel(h.id);

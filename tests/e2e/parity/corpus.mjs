@@ -76,6 +76,8 @@ export function prepare(work, out, { many = false } = {}) {
   file('large/longline.txt', `${'L'.repeat(300 * 1024)}\nshort\n`);
   file('large/exact.txt', `${'e'.repeat(63)}\n`.repeat(4096)); // exactly 262144 bytes
   file('large/over.txt', `${'e'.repeat(63)}\n`.repeat(4096) + 'o'); // 262145 bytes
+  file('bom.txt', '\ufeffbom first\nsecond\n');
+  file('cr.txt', 'a\rb\rc');
   if (many) {
     for (let i = 0; i < 250; i++) file(`many/f${String(i).padStart(3, '0')}.txt`, `many ${i}\n`);
   }
@@ -92,6 +94,7 @@ export function prepare(work, out, { many = false } = {}) {
   symlinkSync('loop2', join(work, 'loop1'));
   symlinkSync('loop1', join(work, 'loop2'));
   symlinkSync('selfloop', join(work, 'selfloop'));
+  symlinkSync('madedir', join(work, 'dangdir'));
 
   files.forEach((p, i) => utimesSync(p, T0 + 10 * i, T0 + 10 * i));
   // Directories and links too, deepest first, so nothing above resets them.
@@ -178,7 +181,6 @@ export const GROUPS = [
   { name: 'bash-timeout', calls: [
     b('export T=1; cd dir'),
     b('sleep 5', { timeout_ms: 300 }),
-    b('echo "[$T]"; pwd'),
     b('echo quick', { timeout_ms: 300 }),
     b('echo partial; sleep 5', { timeout_ms: 300 }),
     b('echo next'),
@@ -186,6 +188,16 @@ export const GROUPS = [
     b('{ echo', { timeout_ms: 500 }),
     b('echo "after unbalanced"; pwd'),
     b('echo within', { timeout_ms: 5000 }),
+  ] },
+  // Deliberately different (EXPECTED_DIFFERENCES in parity.test.mjs): the SDK
+  // discards the shell on a timeout or cancel; the C runner kills only the
+  // command and keeps the shell.
+  { name: 'bash-kill-keeps-shell', calls: [
+    b('export T=1; cd dir'),
+    b('sleep 5', { timeout_ms: 300 }),
+    b('echo "[$T]"; pwd'),
+    b('touch ../started.flag; sleep 5', {}, { cancelOn: 'started.flag' }),
+    b('echo "[$T]"; pwd'),
   ] },
   // Deliberately different (EXPECTED_DIFFERENCES in parity.test.mjs): the SDK
   // passes timeout_ms 0 through literally (a ~0 ms timer, racy); spec §6.3 has
@@ -219,6 +231,9 @@ export const GROUPS = [
     b("head -c 102345 /dev/zero | tr '\\0' d"),
     b("head -c 102400 /dev/zero | tr '\\0' f"),
     b("head -c 200000 /dev/zero | tr '\\0' g; (exit 5)"),
+    b('yes a🎉 | head -n 30000'),
+    b('yes 日本 | head -n 50000'),
+    b("yes $'\\xff' | head -n 60000"),
     b('echo small-after-big'),
   ] },
   { name: 'bash-ansi-unicode', calls: [
@@ -240,12 +255,16 @@ export const GROUPS = [
     b('echo err-only >&2; (exit 2)'),
     b("printf '\\033[31m\\033[0m'"),
     b("printf '\\033[31m\\033[0m'; (exit 3)"),
+    b("printf 'end\\033['"),
+    b("printf 'csi-cr \\033[2K\\r\\033[1Gdone\\n'"),
+    b('echo __ANT_CMD_00000000-0000-0000-0000-000000000000_DONE__0; echo after-fake'),
+    b("printf 'ok\\n' >&2; printf 'x'"),
   ] },
   { name: 'bash-cancel', calls: [
-    b('export C=1; cd dir'),
-    b('touch ../started.flag; sleep 5', {}, { cancelOn: 'started.flag' }),
-    b('echo "[$C]"; pwd'),
-    b('ls started.flag'),
+    b('cd dir'),
+    b('touch ../started.flag; echo some output; sleep 5', {}, { cancelOn: 'started.flag' }),
+    b('echo after-cancel'),
+    b('ls <ROOT>/started.flag'),
   ] },
   // ---------------------------------------------------------------- read
   { name: 'read-whole', calls: [
@@ -271,6 +290,11 @@ export const GROUPS = [
     rd('.dotfile'),
     rd('.git/config'),
     rd('node_modules/pkg/index.js'),
+    rd('bom.txt'),
+    rd('bom.txt', [1, 1]),
+    rd('cr.txt'),
+    rd('cr.txt', [1, 1]),
+    rd('cr.txt', [2, 2]),
   ] },
   { name: 'read-ranges', calls: [
     rd('a.txt', [2, 3]),
@@ -409,6 +433,8 @@ export const GROUPS = [
     wr('dirlink/new.txt', 'through dirlink'),
     wr('n'.repeat(300), 'long name'),
     wr('/proc/self/root<ROOT>/viaproc.txt', 'via proc'),
+    wr('dangdir/x.txt', 'through a dangling dir link'),
+    b('ls -ld madedir; stat -c %a madedir'),
     b('ls -A ../outside; ls dir'),
   ] },
   // ---------------------------------------------------------------- edit
@@ -506,6 +532,28 @@ export const GROUPS = [
     gl('ü/*'),
     gl('large/*'),
     gl('**/deeper/*'),
+    gl('{a,{b,c}}*.txt'),
+    gl('*.TXT'),
+    gl('[!a]*.txt'),
+    gl('[^a]*.txt'),
+    gl('\\*.txt'),
+    gl('a.txt'),
+    gl('./*.txt'),
+    gl('dir/./x.txt'),
+    gl('dir/'),
+    gl('*/'),
+    gl('**/dir'),
+    gl('*/*.md'),
+    gl('+(a|aaa).txt'),
+    gl('@(a).txt'),
+    gl('!(a).txt'),
+    gl('**/*.{md,sh}'),
+    gl('{dir,sub}/**/*.txt'),
+    gl('d?r/x.txt'),
+    gl('*.[tm][xd]*'),
+    gl('**/**/z.txt'),
+    gl('dir/**/deeper/**'),
+    gl('madedir/*'),
   ] },
   { name: 'glob-errors-and-paths', calls: [
     gl('../*'),
@@ -580,6 +628,15 @@ export const GROUPS = [
     gr('big', 'large/big.txt'),
     gr('big 0479', 'large'),
     gr('short', 'large/longline.txt'),
+    gr('\\d{2}', 'a.txt'),
+    gr('\\w+\\s\\w+', 'dir/x.txt'),
+    gr('(?=x)'),
+    gr('row(?!1)', 'a.txt'),
+    gr('(a'),
+    gr('\\bhello\\b', 'hello.md'),
+    gr('^#', undefined, SORT),
+    gr('bom', 'bom.txt'),
+    gr('b', 'cr.txt'),
   ] },
   { name: 'grep-paths-and-escapes', calls: [
     gr('SECRET', '../outside'),
