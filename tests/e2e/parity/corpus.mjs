@@ -78,6 +78,10 @@ export function prepare(work, out, { many = false } = {}) {
   file('large/over.txt', `${'e'.repeat(63)}\n`.repeat(4096) + 'o'); // 262145 bytes
   file('bom.txt', '\ufeffbom first\nsecond\n');
   file('cr.txt', 'a\rb\rc');
+  file('odd/sp ace.txt', 'space hello\n');
+  file('odd/br[ack]et.txt', 'bracket hello\n');
+  file('odd/star*name.txt', 'star hello\n');
+  file('odd/nl\nname.txt', 'newline hello\n');
   if (many) {
     for (let i = 0; i < 250; i++) file(`many/f${String(i).padStart(3, '0')}.txt`, `many ${i}\n`);
   }
@@ -165,6 +169,12 @@ export const GROUPS = [
     b('set -e; false; echo after'),
     b('pwd; echo "[$FOO]"'),
     b('type myfn 2>&1 | head -1'),
+    b('cd /tmp'),
+    rd('a.txt', [1, 1]),
+    wr('from-tmp.txt', 'relative to the workdir, not the shell'),
+    b('pwd; ls <ROOT>/from-tmp.txt'),
+    b("printf '\\n\\n'"),
+    b("printf '\\n'; (exit 1)"),
   ] },
   { name: 'bash-exit', calls: [
     b('cd dir; export E=1'),
@@ -177,6 +187,11 @@ export const GROUPS = [
     b('echo alive2'),
     b('exec true'),
     b('echo alive3'),
+    b("trap 'echo trapped' EXIT; exit 2"),
+    b('echo alive4'),
+    b('set -u; echo "$UNDEFINED_PARITY_VAR"'),
+    b('echo alive5'),
+    b('exit 300'),
   ] },
   { name: 'bash-timeout', calls: [
     b('export T=1; cd dir'),
@@ -196,7 +211,7 @@ export const GROUPS = [
     b('export T=1; cd dir'),
     b('sleep 5', { timeout_ms: 300 }),
     b('echo "[$T]"; pwd'),
-    b('touch ../started.flag; sleep 5', {}, { cancelOn: 'started.flag' }),
+    b('touch <ROOT>/started.flag; sleep 5', {}, { cancelOn: 'started.flag' }),
     b('echo "[$T]"; pwd'),
   ] },
   // Deliberately different (EXPECTED_DIFFERENCES in parity.test.mjs): the SDK
@@ -262,7 +277,7 @@ export const GROUPS = [
   ] },
   { name: 'bash-cancel', calls: [
     b('cd dir'),
-    b('touch ../started.flag; echo some output; sleep 5', {}, { cancelOn: 'started.flag' }),
+    b('touch <ROOT>/started.flag; echo some output; sleep 5', {}, { cancelOn: 'started.flag' }),
     b('echo after-cancel'),
     b('ls <ROOT>/started.flag'),
   ] },
@@ -295,6 +310,10 @@ export const GROUPS = [
     rd('cr.txt'),
     rd('cr.txt', [1, 1]),
     rd('cr.txt', [2, 2]),
+    rd('a.txt', [2, 1e12]),
+    rd('dir/'),
+    rd('odd/sp ace.txt'),
+    rd('odd/nl\nname.txt'),
   ] },
   { name: 'read-ranges', calls: [
     rd('a.txt', [2, 3]),
@@ -434,6 +453,8 @@ export const GROUPS = [
     wr('n'.repeat(300), 'long name'),
     wr('/proc/self/root<ROOT>/viaproc.txt', 'via proc'),
     wr('dangdir/x.txt', 'through a dangling dir link'),
+    wr('dir/', 'onto dir with a slash'),
+    wr('odd/new [x] *.txt', 'odd name'),
     b('ls -ld madedir; stat -c %a madedir'),
     b('ls -A ../outside; ls dir'),
   ] },
@@ -554,6 +575,19 @@ export const GROUPS = [
     gl('**/**/z.txt'),
     gl('dir/**/deeper/**'),
     gl('madedir/*'),
+    gl('dir/.*'),
+    gl('dir/.hidden'),
+    gl('**/.hidden'),
+    gl('.git/**'),
+    gl('.git'),
+    gl('*/.hidden'),
+    gl('.*/*'),
+    gl('odd/*'),
+    gl('odd/sp ace.txt'),
+    gl('odd/br\\[ack\\]et.txt'),
+    gl('odd/br[[]ack]et.txt'),
+    gl('odd/*\\**'),
+    gl('odd/*name.txt'),
   ] },
   { name: 'glob-errors-and-paths', calls: [
     gl('../*'),
@@ -637,6 +671,8 @@ export const GROUPS = [
     gr('^#', undefined, SORT),
     gr('bom', 'bom.txt'),
     gr('b', 'cr.txt'),
+    gr('hello', 'odd', SORT),
+    gr('space', 'odd/sp ace.txt'),
   ] },
   { name: 'grep-paths-and-escapes', calls: [
     gr('SECRET', '../outside'),
