@@ -35,6 +35,7 @@ process.env.ANTHROPIC_X = 'leak';
 process.env.Anthropic_Mixed = 'leak';
 
 const CALL_TIMEOUT_MS = 15000; // a call that takes longer is a mismatch, and the runner is killed
+const NO_RG_PATH = '/nonexistent-parity-path'; // PATH of both sides in the noRg groups
 
 // Groups whose C answers deliberately differ from the SDK's, with the
 // answers the C runner must give instead.
@@ -50,6 +51,14 @@ export const EXPECTED_DIFFERENCES = {
       { is_error: false, text: '[1]\n<ROOT>/dir' },
       { is_error: true, text: 'bash: This operation was aborted' },
       { is_error: false, text: '[1]\n<ROOT>/dir' },
+    ],
+  },
+  'grep-fallback-invalid-regex': {
+    reason: 'Without rg both sides fall back to a walk of their own. The SDK matches with an ECMAScript RegExp, the C '
+      + 'runner with PCRE2 (grep.c), so an invalid pattern is reported with PCRE2\'s message after the same prefix.',
+    c: [
+      { is_error: true, text: /^grep: invalid regex: \S/ },
+      { is_error: true, text: /^grep: invalid regex: \S/ },
     ],
   },
   'bash-timeout-zero': {
@@ -131,7 +140,8 @@ async function runSide(kind, group, d) {
   let side = null;
   let dead = null;
   try {
-    side = kind === 'sdk' ? sdkToolset({ workdir: d.work }) : await startRunner({ workdir: d.work, outputs: d.outputs });
+    side = kind === 'sdk' ? sdkToolset({ workdir: d.work })
+      : await startRunner({ workdir: d.work, outputs: d.outputs, env: group.noRg ? { PATH: NO_RG_PATH } : {} });
   } catch (e) {
     dead = e.message;
   }
@@ -210,39 +220,60 @@ test('the corpus has at least 200 calls in named groups', () => {
   for (const name of Object.keys(EXPECTED_DIFFERENCES)) assert.ok(names.includes(name), `${name} is a corpus group`);
 });
 
-describe('toolset parity: SDK vs airlock sandbox-runner', { concurrency: 6 }, () => {
-  for (const group of GROUPS) {
-    test(group.name, async () => {
-      const A = sideDirs('sdk', group.fixture);
-      const B = sideDirs('c', group.fixture);
-      const [sdk, c] = await Promise.all([runSide('sdk', group, A), runSide('c', group, B)]);
-      const expected = EXPECTED_DIFFERENCES[group.name];
-      const want = expected ? expected.c : sdk.results;
-      const mismatches = [];
-      for (const [i, [tool, input]] of group.calls.entries()) {
-        try {
-          assert.deepEqual(c.results[i], want[i],
-            `${group.name}[${i}] ${tool} ${show(input)}\n  ${expected ? 'expected' : 'SDK'}: ${show(want[i])}\n  C:   ${show(c.results[i])}`);
-        } catch (e) {
-          mismatches.push({ index: i, tool, input, want: want[i], c: c.results[i], message: e.message });
-        }
-      }
-      const trees = { sdk: treeOf(A), c: treeOf(B) };
-      report.groups[group.name] = { sdk: sdk.results, c: c.results, mismatches, closeError: c.closeError };
-      if (!expected) {
-        try {
-          assert.deepEqual(trees.c, trees.sdk, `${group.name}: the workdir and outside trees differ after the group`);
-        } catch (e) {
-          mismatches.push({ tree: true, message: e.message });
-          report.groups[group.name].treeDiff = e.message;
-        }
-      }
-      if (c.closeError) mismatches.push({ message: `${group.name}: ${c.closeError}` });
-      if (mismatches.length) {
-        assert.fail(`${mismatches.length} mismatch(es) in ${group.name}:\n\n${mismatches.map((m) => m.message).join('\n\n')}`);
-      }
-    });
+// Compares one group: C answers against the SDK's (or the listed ones).
+async function checkGroup(group) {
+  // Labels of one length: a path's length shows in texts (grep's 100 KiB budget counts it).
+  const A = sideDirs('A', group.fixture);
+  const B = sideDirs('B', group.fixture);
+  // The SDK's grep looks rg up in this process's PATH when it runs.
+  const saved = process.env.PATH;
+  if (group.noRg) process.env.PATH = NO_RG_PATH;
+  let sdk, c;
+  try {
+    [sdk, c] = await Promise.all([runSide('sdk', group, A), runSide('c', group, B)]);
+  } finally {
+    process.env.PATH = saved;
   }
+  const expected = EXPECTED_DIFFERENCES[group.name];
+  const want = expected ? expected.c : sdk.results;
+  const mismatches = [];
+  for (const [i, [tool, input]] of group.calls.entries()) {
+    const msg = `${group.name}[${i}] ${tool} ${show(input)}\n  ${expected ? 'expected' : 'SDK'}: ${show(want[i])}\n  C:   ${show(c.results[i])}`;
+    try {
+      if (want[i].text instanceof RegExp) {
+        assert.equal(c.results[i].is_error, want[i].is_error, msg);
+        assert.match(c.results[i].text, want[i].text, msg);
+      } else {
+        assert.deepEqual(c.results[i], want[i], msg);
+      }
+    } catch (e) {
+      mismatches.push({ index: i, tool, input, want: want[i], c: c.results[i], message: e.message });
+    }
+  }
+  const trees = { sdk: treeOf(A), c: treeOf(B) };
+  report.groups[group.name] = { sdk: sdk.results, c: c.results, mismatches, closeError: c.closeError };
+  if (!expected) {
+    try {
+      assert.deepEqual(trees.c, trees.sdk, `${group.name}: the workdir and outside trees differ after the group`);
+    } catch (e) {
+      mismatches.push({ tree: true, message: e.message });
+      report.groups[group.name].treeDiff = e.message;
+    }
+  }
+  if (c.closeError) mismatches.push({ message: `${group.name}: ${c.closeError}` });
+  if (mismatches.length) {
+    assert.fail(`${mismatches.length} mismatch(es) in ${group.name}:\n\n${mismatches.map((m) => m.message).join('\n\n')}`);
+  }
+}
+
+describe('toolset parity: SDK vs airlock sandbox-runner', { concurrency: 6 }, () => {
+  for (const group of GROUPS.filter((g) => !g.noRg)) test(group.name, () => checkGroup(group));
+});
+
+// One at a time, after the groups above: checkGroup changes this process's
+// PATH, which the SDK's grep reads, while these run.
+describe('toolset parity without rg (grep fallback)', () => {
+  for (const group of GROUPS.filter((g) => g.noRg)) test(group.name, () => checkGroup(group));
 });
 
 // A path flipped between a real directory and a symlink to the outside

@@ -695,6 +695,45 @@ export const GROUPS = [
   ] },
 ];
 
+// grep without rg: PATH holds no rg on either side (`noRg`), so both fall
+// back to their own walk. These groups run after the others, one at a time,
+// because the SDK reads PATH from this process's shared environment.
+GROUPS.push(
+  { name: 'grep-fallback', noRg: true, calls: [
+    gr('row3'),
+    gr('row3', 'a.txt'),
+    gr('ROW'),
+    gr('hello', undefined, SORT),
+    gr('hello', 'dir', SORT),
+    gr('^#', undefined, SORT),
+    gr('wörld'),
+    gr('日本', 'unicode.txt'),
+    gr('two$', 'crlf.txt'),
+    gr('b', 'cr.txt'),
+    gr('bom', 'bom.txt'),
+    gr('L', 'large/longline.txt'),
+    gr('short', 'large/longline.txt'),
+    gr('text', 'binary.bin'),
+    gr('big', 'large/big.txt'),
+    gr('\\d{2}', 'a.txt'),
+    gr('bare', '.git'),
+    gr('exports', 'node_modules'),
+    gr('secret', 'out_dirlink'),
+    gr('SECRET', '../outside'),
+    gr('x', 'missing'),
+    gr('^$', 'noeol.txt'),
+    gr(''),
+    gr('hello', 'odd', SORT),
+    gr('row', 'link_in'),
+  ] },
+  // Deliberately different (EXPECTED_DIFFERENCES): the C fallback's regex
+  // dialect is PCRE2, so its "invalid regex" text is PCRE2's, not V8's.
+  { name: 'grep-fallback-invalid-regex', noRg: true, calls: [
+    gr('('),
+    gr('a{2,1}'),
+  ] },
+);
+
 export function countCalls(groups = GROUPS) {
   return groups.reduce((n, g) => n + g.calls.length, 0);
 }
