@@ -196,7 +196,7 @@ export const GROUPS = [
   { name: 'bash-timeout', calls: [
     b('export T=1; cd dir'),
     b('sleep 5', { timeout_ms: 300 }),
-    b('echo quick', { timeout_ms: 300 }),
+    b('echo quick', { timeout_ms: 3000 }),
     b('echo partial; sleep 5', { timeout_ms: 300 }),
     b('echo next'),
     b('sleep 3 & echo started-bg'),
