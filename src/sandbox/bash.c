@@ -137,16 +137,18 @@ static size_t proc_scan(struct proc **out)
 
 /* SIGKILLs every live descendant of this process except `except` (which may
  * be 0). Orphans re-parent to us (we are a subreaper in the runner), so a
- * setsid or double-fork escaper is still found. Scans again until a pass
- * finds nothing, so a process forked during a pass dies in the next. */
+ * setsid or double-fork escaper is still found. Scans again until no live
+ * one is left, so a process forked during a pass dies in the next, and
+ * every victim is dead (a zombie at most) when this returns; bounded to
+ * about a second for a process stuck in the kernel. */
 static void kill_descendants(pid_t except)
 {
     pid_t self = getpid();
 
-    for (int pass = 0; pass < 50; pass++) {
+    for (int pass = 0; pass < 200; pass++) {
         _cleanup_free_ struct proc *v = NULL;
         _cleanup_free_ bool *mine = NULL;
-        size_t n = proc_scan(&v), killed = 0;
+        size_t n = proc_scan(&v), live = 0;
         bool grew = true;
 
         mine = al_xcalloc(n + 1, sizeof(bool));
@@ -166,10 +168,12 @@ static void kill_descendants(pid_t except)
             if (!mine[i] || v[i].pid == except || v[i].state == 'Z' || v[i].state == 'X')
                 continue;
             if (kill(v[i].pid, SIGKILL) == 0)
-                killed++;
+                live++;
         }
-        if (!killed)
+        if (!live)
             return;
+        if (pass > 0)
+            (void) poll(NULL, 0, 5);    /* let the killed ones finish dying */
     }
 }
 
@@ -662,6 +666,23 @@ static void call_done(struct call *c)
     free(c->out.p);
 }
 
+/* After a kill, bash reports each background job it lost ("line N: PID
+ * Killed ...") on stderr before its next command. A silent round trip lets
+ * that land now, to be dropped, instead of in the next call's output. */
+static void settle(struct al_bash *b)
+{
+    struct call s = { .b = b, .code = -1 };
+
+    make_nonce(s.nonce);
+    s.script = al_xasprintf("printf '%%s %%d\\n' %s 0 >&3\n", s.nonce);
+    s.script_len = strlen(s.script);
+    if (call_wait(&s, now_ms() + REPORT_GRACE_MS, -1) == END_STATUS)
+        discard_pending(b);
+    else
+        shell_stop(b);
+    call_done(&s);
+}
+
 /* Runs `cmd` in the shell, which is running. */
 static void run_command(struct al_bash *b, const char *cmd, size_t cmd_len, int64_t timeout_ms,
                         int cancel_fd, struct al_tool_result *r)
@@ -688,7 +709,9 @@ static void run_command(struct al_bash *b, const char *cmd, size_t cmd_len, int6
         enum wait_end again = END_GONE;
         if (c.written == c.script_len)
             again = call_wait(&c, now_ms() + REPORT_GRACE_MS, -1);
-        if (again != END_STATUS)
+        if (again == END_STATUS)
+            settle(b);
+        else
             shell_stop(b);
         if (end == END_TIMEOUT && !ceiling)
             al_tool_result_set(r, true, "bash: bash command timed out after %lldms", (long long) timeout_ms);
