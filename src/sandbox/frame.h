@@ -61,11 +61,18 @@ struct al_frame_reader {
 };
 
 void al_frame_reader_done(struct al_frame_reader *r);
-/* Appends n bytes. Returns 0 or -EMSGSIZE when a frame in progress would
- * exceed the caps. */
+/* Appends n bytes. Returns 0, or -EMSGSIZE when more than two maximal
+ * frames would be buffered (a caller that does not take frames between
+ * feeds). The caps on one frame are checked by al_frame_reader_next as
+ * soon as its header, then its JSON, is complete, so an oversized frame
+ * fails before its body is buffered, wherever the bytes were split. */
 _must_check_ int al_frame_reader_feed(struct al_frame_reader *r, const void *p, size_t n);
-/* Takes the next complete frame: 1 with *f filled, 0 when more bytes are
- * needed, -EPROTO on a malformed frame (the stream is then unusable). */
+/* Takes the next complete frame: 1 with *f filled (f->payload is non-NULL
+ * exactly when the JSON has a "payload" member, even for 0 bytes), 0 when
+ * more bytes are needed, -EPROTO on a malformed frame: a length of 0 or
+ * over the cap, JSON that is not one object, invalid UTF-8, or a "payload"
+ * member that is not an integer within the cap. The stream is then
+ * unusable. */
 _must_check_ int al_frame_reader_next(struct al_frame_reader *r, struct al_frame *f);
 
 /* Blocking helpers for the runner: write a whole frame (EINTR-safe), or read

@@ -163,17 +163,33 @@ static void test_caps(void **state)
     unsigned char buf[64];
     char big[64];
 
-    /* A header over the JSON cap fails as soon as it is fed. */
-    ASSERT_RET(next_of(buf, raw(buf, AL_FRAME_MAX_JSON + 1, "{}")), -EMSGSIZE);
-    ASSERT_RET(next_of(buf, 4), -EMSGSIZE);
+    /* A header over the JSON cap fails as soon as it is complete. */
+    ASSERT_RET(next_of(buf, raw(buf, AL_FRAME_MAX_JSON + 1, "{}")), -EPROTO);
+    ASSERT_RET(next_of(buf, 4), -EPROTO);
     raw(buf, 0xffffffffu, "");
-    ASSERT_RET(next_of(buf, 4), -EMSGSIZE);
+    ASSERT_RET(next_of(buf, 4), -EPROTO);
+    ASSERT_RET(next_of(buf, raw(buf, AL_FRAME_MAX_JSON, "{}")), 0);
     /* A payload over its cap is refused once the JSON is complete, before
      * any of it is buffered. */
     int n = snprintf(big, sizeof(big), "{\"payload\":%u}", AL_FRAME_MAX_PAYLOAD + 1);
     ASSERT_RET(next_of(buf, raw(buf, (uint32_t) n, big)), -EPROTO);
     n = snprintf(big, sizeof(big), "{\"payload\":%u}", AL_FRAME_MAX_PAYLOAD);
     ASSERT_RET(next_of(buf, raw(buf, (uint32_t) n, big)), 0);
+}
+
+/* The backstop: a caller that never takes frames cannot grow the buffer
+ * past two maximal frames. */
+static void test_feed_backstop(void **state)
+{
+    struct al_frame_reader r = { 0 };
+    size_t max = 2 * ((size_t) 4 + AL_FRAME_MAX_JSON + AL_FRAME_MAX_PAYLOAD);
+    unsigned char *big = al_xcalloc(1, max + 1);
+
+    ASSERT_RET(al_frame_reader_feed(&r, big, max + 1), -EMSGSIZE);
+    ASSERT_OK(al_frame_reader_feed(&r, big, 10));
+    ASSERT_RET(al_frame_reader_feed(&r, big, max - 9), -EMSGSIZE);
+    al_frame_reader_done(&r);
+    free(big);
 }
 
 static void test_fd_helpers(void **state)
@@ -227,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_split_everywhere),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_feed_backstop),
         cmocka_unit_test(test_fd_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
