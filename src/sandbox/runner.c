@@ -364,8 +364,9 @@ static void answer(struct runner *rn, json_t *m, const void *payload)
         return;
     }
     r = al_frame_write_fd(rn->sock, m, payload, 0);
+    /* EPIPE: the worker has gone, which the reader reports on its own. */
     if (r < 0)
-        al_log(AL_WARN, "runner.answer", AL_ERR(r), AL_I64("id", json_integer_value(json_object_get(m, "id"))));
+        al_log(r == -EPIPE ? AL_DEBUG : AL_WARN, "runner.answer", AL_ERR(r), AL_I64("id", json_integer_value(json_object_get(m, "id"))));
     json_decref(m);
 }
 
