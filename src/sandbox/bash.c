@@ -111,7 +111,7 @@ static size_t proc_scan(struct proc **out)
     if (!d)
         return 0;
     while ((e = readdir(d))) {
-        char path[64], buf[512];
+        char path[sizeof(e->d_name) + 16], buf[512];
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
         snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);

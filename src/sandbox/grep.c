@@ -170,7 +170,8 @@ static int run_rg(const struct al_tool_ctx *c, const char *rg, const char *patte
                 continue;
             }
             struct al_buf *b = i == 0 ? &out : &err;
-            (void) al_buf_append(b, buf, AL_MIN((size_t) n, b->max - b->len));
+            if (al_buf_append(b, buf, AL_MIN((size_t) n, b->max - b->len)) < 0)
+                continue;      /* cannot happen: the length is capped to what fits */
             if (i == 0 && u16len(out.data, out.len) > GREP_OUTPUT_LIMIT) {
                 truncated = true;
                 break;

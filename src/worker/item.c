@@ -415,15 +415,10 @@ static void teardown(struct wk_item *it)
     it->phase = PH_CLEANUP;
     wk_call_cancel(it->call);
     it->call = NULL;
-    if (it->sess) {
-        struct wk_session *s = it->sess;
-        if (!it->teardown_started) {
-            it->teardown_started = true;
-            wk_session_stop(s, it->w->draining);
-            return;                      /* wk_item_session_ended comes back here */
-        }
+    if (it->sess && !wk_session_ended(it->sess)) {
+        wk_session_stop(it->sess, it->w->draining);
+        return;                          /* wk_item_session_ended comes back here */
     }
-    it->teardown_started = true;
     if (it->runner && json_array_size(it->installed) > 0) {
         wk_runner_skill_remove(it->runner, json_string_value(json_array_get(it->installed, 0)), on_skill_removed, it);
         return;
@@ -456,15 +451,13 @@ void wk_item_finish(struct wk_item *it, enum wk_lease_end why)
         it->lease = why;
     if (it->phase == PH_STOP || it->phase == PH_DONE)
         return;
-    if (it->sess && !it->teardown_started) {
-        it->teardown_started = true;
+    if (it->sess && !wk_session_ended(it->sess)) {
         it->phase = PH_CLEANUP;
         /* A lost lease or a stop request aborts at once; a drain waits. */
         wk_session_stop(it->sess, why == LEASE_RUNNER_DONE && it->w->draining);
         return;
     }
-    if (!it->sess)
-        event_active(it->defer, EV_TIMEOUT, 0);
+    event_active(it->defer, EV_TIMEOUT, 0);
 }
 
 /* --- start ---------------------------------------------------------------- */

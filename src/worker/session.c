@@ -828,6 +828,11 @@ void wk_session_set_retry_window(struct wk_session *s, int64_t ms)
         s->retry_window_ms = ms;
 }
 
+bool wk_session_ended(const struct wk_session *s)
+{
+    return s->ended;
+}
+
 bool wk_session_busy(const struct wk_session *s)
 {
     return s && s->busy;

@@ -188,7 +188,6 @@ struct wk_item {
     struct wk_runner *runner;
     struct wk_session *sess;
     struct event *defer;
-    bool teardown_started;
 };
 
 TAILQ_HEAD(wk_items, wk_item);
@@ -233,6 +232,7 @@ struct wk_session *wk_session_start(struct wk_item *it);
 void wk_session_stop(struct wk_session *s, bool drain);
 void wk_session_free(struct wk_session *s);
 bool wk_session_busy(const struct wk_session *s);
+bool wk_session_ended(const struct wk_session *s);
 
 /* worker.c */
 void wk_worker_item_done(struct worker *w, struct wk_item *it);

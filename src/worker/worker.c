@@ -471,7 +471,8 @@ static int finish_config(struct worker *w, bool run_mode)
     if (!c->on_work) {
         _cleanup_free_ char *abs = NULL;
         if (mkdir(c->root, 0700) < 0 && errno != EEXIST) {
-            fprintf(stderr, "airlock worker: cannot create --root %s: %s\n", c->root, strerror(errno));
+            fprintf(stderr, "airlock worker: cannot create --root %s: %s\n", c->root,
+                    al_errno_name(errno) ? al_errno_name(errno) : "error");
             return -EINVAL;
         }
         abs = realpath(c->root, NULL);
@@ -546,18 +547,22 @@ int al_worker_main(int argc, char **argv)
     if (res.help) {
         al_opts_help(worker_opts, usage_text, desc_text);
         al_opts_free(worker_opts, &w.cfg);
+        free(res.args);
         return 0;
     }
     if (res.nargs > 0) {
         fprintf(stderr, "airlock worker: unexpected argument \"%s\"\n", res.args[0]);
         al_opts_free(worker_opts, &w.cfg);
+        free(res.args);
         return 2;
     }
+    free(res.args);
     if (finish_config(&w, run_mode) < 0) {
         worker_free(&w);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
+    struct sigaction ign = { .sa_handler = SIG_IGN };
+    sigaction(SIGPIPE, &ign, NULL);
     w.base = event_base_new();
     w.curl = w.base ? al_curl_new(w.base) : NULL;
     if (!w.curl) {

@@ -2,14 +2,14 @@
 // own process, serves a session on airlock's hub (spec §11, §12 steps 1-4).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { realpathSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHub, setup, http, history, until, tempDir, openStream } from './lib/hub.mjs';
-import { startWorker } from './lib/worker.mjs';
+import { startWorker, WORKER_KINDS } from './lib/worker.mjs';
 
 const text = (ev) => (ev.content ?? []).map((b) => b.text ?? '').join('');
 
-test('the SDK worker serves bash, write, read, edit, glob and grep calls', async () => {
+for (const kind of WORKER_KINDS) test(`[${kind}] the worker serves bash, write, read, edit, glob and grep calls`, async () => {
   const hub = await startHub();
   const workdir = tempDir('airlock-e2e-wd-');
   let worker, stream;
@@ -40,7 +40,7 @@ test('the SDK worker serves bash, write, read, edit, glob and grep calls', async
       events: [{ type: 'user.message', content: [{ type: 'text', text: directives.join('\n') }] }],
     });
 
-    worker = startWorker({ hub, environmentId: envId, envKey, workdir, env: { ANTHROPIC_X: 'leak' } });
+    worker = startWorker({ hub, environmentId: envId, envKey, workdir, env: { ANTHROPIC_X: 'leak' }, kind });
 
     // During: the worker holds the item and is counted as polling.
     await stream.waitFor((e) => e.type === 'user.tool_result', { what: 'the first tool result' });
@@ -87,7 +87,7 @@ test('the SDK worker serves bash, write, read, edit, glob and grep calls', async
       results.set(e.tool_use_id, e);
     }
     assert.equal(results.size, calls.length);
-    const root = realpathSync(workdir);
+    const root = worker.workdirFor(session.id);
     const expected = {
       write: 'wrote 12 bytes to a.txt',
       bash: 'hello world',

@@ -1,15 +1,29 @@
-// Runs the unmodified SDK environment worker (lib/sdk-worker.mjs) in a child
-// Node process against a hub started by lib/hub.mjs.
+// Runs an environment worker in a child process against a hub started by
+// lib/hub.mjs: the unmodified SDK worker (lib/sdk-worker.mjs, kind 'sdk') or
+// airlock's own (`airlock worker`, kind 'c'). Both get the same environment
+// variables, and the handle hides the differences tests do not care about.
 import { spawn } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BIN } from './hub.mjs';
 
 const SCRIPT = fileURLToPath(new URL('./sdk-worker.mjs', import.meta.url));
 
-// startWorker({ hub, environmentId, envKey, workdir, env, maxIdleMs, logLevel })
-//   -> { proc, pid, exited, logs(), waitLog(re, opts), stop(), kill9(), signal(sig) }
+// The kinds a test file runs its worker scenarios with: both by default,
+// or one named by AIRLOCK_E2E_WORKERS (comma-separated).
+export const WORKER_KINDS = (process.env.AIRLOCK_E2E_WORKERS || 'sdk,c').split(',').filter(Boolean);
+
+// startWorker({ hub, environmentId, envKey, workdir, env, maxIdleMs, logLevel, kind, args })
+//   -> { kind, proc, pid, exited, logs(), lines(), waitLog(re, opts), workdirFor(sessionId),
+//        stop(), kill9(), signal(sig) }
+// workdir is the SDK worker's workdir, or the C worker's --root (its
+// sessions' workspaces are ROOT/sessions/<id>/workspace: workdirFor()).
 // env is merged over the test's environment; by default the child also gets
 // ANTHROPIC_X=leak so that tests can show the bash tool scrubs ANTHROPIC_*.
-export function startWorker({ hub, environmentId, envKey, workdir, env = {}, maxIdleMs = 1500, logLevel = 'info' }) {
+// args are extra flags for the C worker.
+export function startWorker({ hub, environmentId, envKey, workdir, env = {}, maxIdleMs = 1500, logLevel = 'info',
+  kind = 'sdk', args = [] }) {
   const childEnv = { ...process.env };
   for (const k of Object.keys(childEnv)) if (k.toUpperCase().startsWith('ANTHROPIC_')) delete childEnv[k];
   Object.assign(childEnv, {
@@ -20,11 +34,13 @@ export function startWorker({ hub, environmentId, envKey, workdir, env = {}, max
     AIRLOCK_E2E_LOG_LEVEL: logLevel,
     ...env,
   });
-  const proc = spawn(process.execPath, [SCRIPT, workdir, String(maxIdleMs)], {
-    cwd: workdir,
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = kind === 'c'
+    ? spawn(BIN, ['worker', '--root', workdir, '--max-idle', `${maxIdleMs}ms`, '--log-level', logLevel, ...args], {
+      cwd: workdir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    : spawn(process.execPath, [SCRIPT, workdir, String(maxIdleMs)], {
+      cwd: workdir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'],
+    });
   let log = '';
   const waiters = new Set();
   const onData = (d) => {
@@ -39,7 +55,10 @@ export function startWorker({ hub, environmentId, envKey, workdir, env = {}, max
   }));
   const gone = () => proc.exitCode !== null || proc.signalCode !== null;
 
+  const root = realpathSync(workdir);
   const w = {
+    kind,
+    workdirFor: (sessionId) => (kind === 'c' ? join(root, 'sessions', sessionId, 'workspace') : root),
     proc,
     pid: proc.pid,
     exited,
@@ -69,7 +88,7 @@ export function startWorker({ hub, environmentId, envKey, workdir, env = {}, max
       const t = setTimeout(() => proc.kill('SIGKILL'), 40000);
       const r = await exited;
       clearTimeout(t);
-      if (r.code !== 0) throw new Error(`sdk worker exited ${r.code ?? r.signal}:\n${log}`);
+      if (r.code !== 0) throw new Error(`${kind} worker exited ${r.code ?? r.signal}:\n${log}`);
       return r;
     },
     async kill9() {
