@@ -94,7 +94,7 @@ for (const kind of WORKER_KINDS) test(`[${kind}] the worker serves bash, write, 
       edit: 'edited a.txt (1 replacement(s))',
       read: 'hello there\n',
       glob: join(root, 'a.txt'),
-      grep: `${join(root, 'a.txt')}:1:hello there`,
+      grep: `${join(root, 'a.txt')}:1:hello there\n`, // ripgrep (scripts/deps.sh installs it) ends its lines
     };
     for (const call of calls) {
       const r = results.get(call.id);
