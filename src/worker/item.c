@@ -486,10 +486,16 @@ void wk_item_start(struct worker *w, json_t *work)
     TAILQ_INSERT_TAIL(&w->items, it, link);
     w->n_items++;
 
-    tok = wk_secret_sessions_token(secret);
+    char *base = NULL;
+    tok = wk_secret_decode(secret, &base);
     if (tok) {
         it->cred = tok;
         it->has_token = true;
+        if (base && w->cfg.honor_api_base_url) {
+            free(it->api_base);
+            it->api_base = TAKE_PTR(base);
+        }
+        free(base);
     } else {
         if (secret && *secret)
             al_log(AL_WARN, "work item carried a secret payload but no sessions token could be extracted; "

@@ -850,6 +850,8 @@ static void on_drain_timer(evutil_socket_t fd, short what, void *ud)
         call_finished(s);
     } else if (s->it->runner) {
         wk_runner_cancel_current(s->it->runner);
+        struct timeval tv = { TOOL_KILL_MS / 1000, 0 };
+        evtimer_add(s->tool_timer, &tv);
     }
 }
 
@@ -893,8 +895,12 @@ void wk_session_stop(struct wk_session *s, bool drain)
             evtimer_del(s->send_timer);  /* waiting to retry a send */
             call_finished(s);
         } else if (s->it->runner) {
+            /* The runner answers a cancel at once; one that does not is
+             * killed TOOL_KILL_MS later (on_tool_timer). */
             s->cancel_sent = true;
             wk_runner_cancel_current(s->it->runner);
+            struct timeval tv = { TOOL_KILL_MS / 1000, 0 };
+            evtimer_add(s->tool_timer, &tv);
         }
     }
     maybe_end(s);

@@ -109,6 +109,9 @@ int64_t wk_jitter_ms(int64_t lo, int64_t hi);
 /* The sessions token inside a work item's secret (base64url or base64 JSON,
  * padding optional), or NULL when there is none to use. Owned. */
 char *wk_secret_sessions_token(const char *secret);
+/* The same, and *api_base (owned, no trailing slash) when the payload has a
+ * plausible http(s) api_base_url and a token; NULL otherwise. */
+char *wk_secret_decode(const char *secret, char **api_base);
 
 /* --- runner processes --------------------------------------------------- */
 
