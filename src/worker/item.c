@@ -514,8 +514,8 @@ void wk_item_start(struct worker *w, json_t *work)
         event_active(it->defer, EV_TIMEOUT, 0);
         return;
     }
-    /* The heartbeat starts before the session fetch and the downloads. */
-    beat(it);
+    /* The SDK's heartbeat for a non-session item is aborted before it is
+     * sent (docs/PROTOCOL-NOTES.md): ack, then force-stop, nothing between. */
     if (strcmp(it->data_type, "session") != 0) {
         al_log(AL_DEBUG, "skipping non-session work item", AL_STR("work_id", it->work_id),
                AL_STR("type", it->data_type));
@@ -529,6 +529,8 @@ void wk_item_start(struct worker *w, json_t *work)
         event_active(it->defer, EV_TIMEOUT, 0);
         return;
     }
+    /* The heartbeat starts before the session fetch and the downloads. */
+    beat(it);
     it->phase = PH_SESSION;
     _cleanup_free_ char *url = wk_url(it->api_base, "/v1/sessions/%s", it->session_id);
     struct wk_call_opts o = { .url = url, .bearer = it->cred, .helper = HELPER, .max_retries = -1 };
