@@ -30,7 +30,7 @@ extern char **environ;
 #define CLOSE_GRACE_S 5
 
 struct req {
-    TAILQ_ENTRY(req) link;
+    struct req *next;
     uint64_t id;
     unsigned char *frame;
     size_t len;
@@ -38,7 +38,31 @@ struct req {
     void *ud;
 };
 
-TAILQ_HEAD(reqs, req);
+/* A FIFO of requests: the head is the one in flight once sent. */
+struct reqs {
+    struct req *head;
+    struct req **tailp;
+};
+
+static struct req *pop_head(struct reqs *l)
+{
+    struct req *q = l->head;
+
+    if (q) {
+        l->head = q->next;
+        if (!l->head)
+            l->tailp = &l->head;
+        q->next = NULL;
+    }
+    return q;
+}
+
+static void push_tail(struct reqs *l, struct req *q)
+{
+    q->next = NULL;
+    *l->tailp = q;
+    l->tailp = &q->next;
+}
 
 struct wk_runner {
     struct worker *w;
@@ -93,8 +117,7 @@ static void fail_all(struct wk_runner *r, int err)
 {
     struct req *q;
 
-    while ((q = TAILQ_FIRST(&r->queue))) {
-        TAILQ_REMOVE(&r->queue, q, link);
+    while ((q = pop_head(&r->queue))) {
         struct wk_runner_reply rep = { .err = err };
         if (q->cb)
             q->cb(&rep, q->ud);
@@ -105,7 +128,7 @@ static void fail_all(struct wk_runner *r, int err)
 
 static void send_head(struct wk_runner *r)
 {
-    struct req *q = TAILQ_FIRST(&r->queue);
+    struct req *q = r->queue.head;
 
     if (!q || r->sent || r->dead)
         return;
@@ -139,13 +162,13 @@ static void handle_frame(struct wk_runner *r, struct al_frame *f)
         al_log(AL_DEBUG, "tool runner ready", AL_STR("session_id", r->session_id), AL_I64("pid", r->pid));
         return;
     }
-    q = TAILQ_FIRST(&r->queue);
+    q = r->queue.head;
     json_t *id = json_object_get(f->msg, "id");
     if (!q || !r->sent || !json_is_integer(id) || (uint64_t) json_integer_value(id) != q->id) {
         al_log(AL_WARN, "tool runner answered out of order", AL_STR("session_id", r->session_id));
         return;
     }
-    TAILQ_REMOVE(&r->queue, q, link);
+    q = pop_head(&r->queue);
     r->sent = false;
 
     struct wk_runner_reply rep = { 0 };
@@ -264,7 +287,7 @@ struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, cons
     r->w = w;
     r->pid = pid;
     r->session_id = al_xstrdup(session_id);
-    TAILQ_INIT(&r->queue);
+    r->queue.tailp = &r->queue.head;
     evutil_make_socket_nonblocking(sv[0]);
     r->bev = bufferevent_socket_new(w->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(r->bev, on_read, NULL, on_event, r);
@@ -295,7 +318,7 @@ static void enqueue(struct wk_runner *r, json_t *msg, const void *payload, size_
             cb(&rep, ud);
         return;
     }
-    TAILQ_INSERT_TAIL(&r->queue, q, link);
+    push_tail(&r->queue, q);
     send_head(r);
 }
 
@@ -319,7 +342,7 @@ void wk_runner_skill_remove(struct wk_runner *r, const char *dir, wk_runner_cb c
 
 void wk_runner_cancel_current(struct wk_runner *r)
 {
-    struct req *q = TAILQ_FIRST(&r->queue);
+    struct req *q = r->queue.head;
     unsigned char *buf = NULL;
     size_t len = 0;
 
@@ -334,7 +357,7 @@ void wk_runner_cancel_current(struct wk_runner *r)
 
 bool wk_runner_busy(const struct wk_runner *r)
 {
-    return r && !TAILQ_EMPTY(&r->queue);
+    return r && r->queue.head != NULL;
 }
 
 pid_t wk_runner_pid(const struct wk_runner *r)

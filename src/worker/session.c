@@ -41,7 +41,6 @@ struct wk_session {
     struct worker *w;
 
     struct al_curl_xfer *stream;
-    bool reconciling;            /* stream up, history not read yet: buffer */
     json_t *buffered;            /* stream events held during reconcile */
     struct wk_call *list_call;
     json_t *history;             /* events listed so far */
@@ -49,30 +48,31 @@ struct wk_session {
     int64_t backoff_ms;
 
     json_t *tasks;               /* [{k, ev...}] handled one at a time */
-    bool busy;                   /* a task holds the queue */
     struct event *pump_ev;
 
     struct al_map *seen, *answered, *verdicts, *awaiting, *dead_threads;
-    bool history_read;
 
     /* idle clock */
     struct event *idle_timer;
-    bool idle_armed, arm_pending, idle_may_be_stale;
     struct al_map *blockers;
 
     /* the call in flight */
     json_t *cur;                 /* the tool event */
-    bool cur_allow;              /* dispatched by an allow verdict */
     json_t *result;              /* the result event to post */
     struct wk_call *send_call;
     struct event *send_timer, *tool_timer;
-    int send_attempt;
     int64_t send_start_us;
-    bool cancel_sent;
     int64_t retry_window_ms;
-
-    bool stopping, drain, ended;
     struct event *drain_timer;
+    int send_attempt;
+
+    bool reconciling;            /* stream up, history not read yet: buffer */
+    bool busy;                   /* a task holds the queue */
+    bool history_read;
+    bool idle_armed, arm_pending, idle_may_be_stale;
+    bool cur_allow;              /* dispatched by an allow verdict */
+    bool cancel_sent;
+    bool stopping, drain, ended;
 };
 
 static void pump(struct wk_session *s);
