@@ -12,18 +12,13 @@
 #include "../lib/base/opt.h"
 #include "../lib/base/util.h"
 #include "../lib/http/client.h"
+#include "cli-internal.h"
 #include "cli.h"
 
 #define ADMIN_DEFAULT_KEY_FILE "./var/hub/api.key"
-#define ADMIN_MAX_PAGES        10000
 #define ADMIN_MAX_INPUT        (64u << 20)    /* skill archive or message read from a file/stdin */
-#define ADMIN_SUMMARY_MAX      120            /* bytes of a tool input or result in the timeline */
-#define TAIL_BACKOFF_MIN_MS    500
-#define TAIL_BACKOFF_MAX_MS    10000
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
-
-#define _cleanup_json_ _cleanup_(json_decrefp)     /* json_decrefp comes with jansson */
 
 struct admin_cfg {
     char *url, *api_key, *api_key_file;
@@ -69,82 +64,9 @@ struct admin {
     int nargs;
 };
 
-/* ---- output ------------------------------------------------------------ */
-
-/* Writes s[0..n) with control characters replaced, so that text from the
- * hub or the model cannot drive the terminal; stops at max bytes (on a UTF-8
- * boundary) and marks the cut. */
-static void put_clean(FILE *f, const char *s, size_t n, size_t max)
-{
-    size_t end = AL_MIN(n, max);
-
-    while (end < n && end > 0 && ((unsigned char) s[end] & 0xC0) == 0x80)
-        end--;
-    for (size_t i = 0; i < end; i++) {
-        unsigned char ch = (unsigned char) s[i];
-        if (ch == 0xC2 && i + 1 < end && ((unsigned char) s[i + 1] & 0xE0) == 0x80) {
-            ch = ' ';                 /* U+0080..U+009F: C1 controls such as CSI */
-            i++;
-        }
-        fputc(ch < 0x20 || ch == 0x7f ? ' ' : ch, f);
-    }
-    if (end < n)
-        fputs("…", f);
-}
-
-static void put_str(FILE *f, const char *s) { put_clean(f, s, strlen(s), SIZE_MAX); }
-
-static void put_value(json_t *v, size_t max)
-{
-    if (json_is_string(v)) {
-        put_clean(stdout, json_string_value(v), json_string_length(v), max);
-        return;
-    }
-    _cleanup_free_ char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (s)
-        put_clean(stdout, s, strlen(s), max);
-}
-
-/* Looks up a dotted path ("config.type") in an object; NULL if absent. */
-static json_t *json_path(json_t *j, const char *path)
-{
-    char key[64];
-
-    while (j && *path) {
-        size_t n = strcspn(path, ".");
-        if (n >= sizeof(key))
-            return NULL;
-        memcpy(key, path, n);
-        key[n] = '\0';
-        j = json_object_get(j, key);
-        path += n + (path[n] == '.');
-    }
-    return j;
-}
-
-static const char *json_str(json_t *j, const char *path)
-{
-    return json_string_value(json_path(j, path));
-}
-
-/* The first field bare, the rest as name=value; absent and null ones skipped. */
-static void put_fields(json_t *obj, const char *const *fields, size_t max)
-{
-    for (size_t i = 0; fields[i]; i++) {
-        json_t *v = json_path(obj, fields[i]);
-        if (!v || json_is_null(v))
-            continue;
-        if (i > 0)
-            printf("  %s=", fields[i]);
-        if (json_is_string(json_object_get(v, "id")))
-            v = json_object_get(v, "id");     /* {"type":"agent","id":...} reads as its id */
-        put_value(v, max);
-    }
-}
-
 static void print_row(json_t *obj, const char *const *fields)
 {
-    put_fields(obj, fields, SIZE_MAX);
+    cli_put_fields(obj, fields, SIZE_MAX);
     putchar('\n');
 }
 
@@ -169,7 +91,7 @@ static int print_result(struct admin *a, json_t *res)
         print_row(res, v->fields);
         break;
     case OUT_ID:
-        put_value(json_object_get(res, "id"), SIZE_MAX);
+        cli_put_value(json_object_get(res, "id"), SIZE_MAX);
         putchar('\n');
         break;
     case OUT_LIST:
@@ -178,98 +100,13 @@ static int print_result(struct admin *a, json_t *res)
         }
         break;
     case OUT_SECRET:
-        put_value(json_object_get(res, "key"), SIZE_MAX);
+        cli_put_value(json_object_get(res, "key"), SIZE_MAX);
         putchar('\n');
         fputs("created ", stderr);
-        put_str(stderr, json_str(res, "id") ?: "?");
+        cli_put_str(stderr, cli_json_str(res, "id") ?: "?");
         fputs(" (the key above is shown only once)\n", stderr);
         break;
     }
-    return 0;
-}
-
-/* ---- requests ---------------------------------------------------------- */
-
-static void print_api_error(const struct al_response *resp)
-{
-    json_t *e = json_object_get(resp->json, "error");
-    const char *type = json_str(e, "type"), *msg = json_str(e, "message");
-
-    if (type || msg) {
-        fprintf(stderr, "error: ");
-        put_str(stderr, type ?: "error");
-        fprintf(stderr, ": ");
-        put_str(stderr, msg ?: "");
-    } else {
-        fprintf(stderr, "error: HTTP %ld: ", resp->status);
-        put_clean(stderr, resp->body, strcspn(resp->body, "\r\n"), 200);
-    }
-    fputc('\n', stderr);
-}
-
-static int print_transport_error(struct admin *a, const char *method, const char *path, int r)
-{
-    const char *name = al_errno_name(-r);
-
-    fprintf(stderr, "error: %s %s%s: %s\n", method, a->cfg.url, path,
-            r == -EMSGSIZE ? "response too large" :
-            r == -ECONNREFUSED ? "connection refused (is the hub running? see --url)" :
-            name ? name : "request failed");
-    return r;
-}
-
-/* Finishes a request: on a 2xx answer *ret gets the body (a new reference;
- * JSON null for an empty body). Otherwise the error is printed and < 0
- * returned. resp is consumed either way. */
-static int api_finish(struct admin *a, const char *method, const char *path, int r,
-                      struct al_response *resp, json_t **ret)
-{
-    if (r < 0)
-        return print_transport_error(a, method, path, r);
-    if (resp->status < 200 || resp->status >= 300) {
-        print_api_error(resp);
-        al_response_done(resp);
-        return -EPROTO;
-    }
-    *ret = resp->json ? json_incref(resp->json) : json_null();
-    al_response_done(resp);
-    return 0;
-}
-
-static int api_call(struct admin *a, const char *method, const char *path, json_t *body, json_t **ret)
-{
-    struct al_response resp;
-    int r = al_client_request(&a->client, method, path, body, &resp);
-    return api_finish(a, method, path, r, &resp, ret);
-}
-
-/* GETs every page of a list into {"data":[...],"next_page":null}. */
-static int api_list_all(struct admin *a, const char *path, json_t **ret)
-{
-    _cleanup_json_ json_t *all = json_array();
-    _cleanup_free_ char *cursor = NULL;
-
-    for (int page = 0; page < ADMIN_MAX_PAGES; page++) {
-        _cleanup_free_ char *esc = cursor ? al_client_escape(cursor) : NULL;
-        _cleanup_free_ char *p = esc ? al_xasprintf("%s%cpage=%s", path, strchr(path, '?') ? '&' : '?', esc)
-                                     : al_xstrdup(path);
-        _cleanup_json_ json_t *res = NULL;
-        int r = api_call(a, "GET", p, NULL, &res);
-        if (r < 0)
-            return r;
-        json_t *data = json_object_get(res, "data");
-        if (!json_is_array(data)) {
-            fprintf(stderr, "error: GET %s: the answer has no \"data\" array\n", path);
-            return -EBADMSG;
-        }
-        json_array_extend(all, data);
-        const char *next = json_str(res, "next_page");
-        if (!next || !*next || (cursor && strcmp(next, cursor) == 0))
-            break;
-        free(cursor);
-        cursor = al_xstrdup(next);
-    }
-    *ret = json_pack("{s:O,s:n}", "data", all, "next_page");
     return 0;
 }
 
@@ -298,10 +135,15 @@ static int run_generic(struct admin *a)
     if (v->body && (r = v->body(a, &body)) < 0)
         return r;
     if (v->out == OUT_LIST && strcmp(v->method, "GET") == 0)
-        r = api_list_all(a, path, &res);
+        r = cli_api_list_all(&a->client, path, &res);
     else
-        r = api_call(a, v->method, path, body, &res);
+        r = cli_api_call(&a->client, v->method, path, body, &res);
     return r < 0 ? r : print_result(a, res);
+}
+
+static int run_session_tail(struct admin *a)
+{
+    return cli_tail_session(&a->client, a->args[0], a->cfg.json, a->cfg.follow_until_idle);
 }
 
 /* ---- input ------------------------------------------------------------- */
@@ -513,242 +355,8 @@ static int run_skill_create(struct admin *a)
     path = esc ? al_xasprintf("/v1/skills?display_title=%s", esc) : al_xstrdup("/v1/skills");
     r = al_client_request_raw(&a->client, "POST", path, archive_type((unsigned char *) data, len), data,
                               len, &resp);
-    r = api_finish(a, "POST", path, r, &resp, &res);
+    r = cli_api_finish(&a->client, "POST", path, r, &resp, &res);
     return r < 0 ? r : print_result(a, res);
-}
-
-/* ---- session tail ------------------------------------------------------ */
-
-enum tail_state { TAIL_RUNNING, TAIL_IDLE_DONE, TAIL_IDLE_STOPPED, TAIL_ENDED };
-
-struct tail {
-    struct admin *a;
-    const char *events_path;
-    json_t *seen;                 /* event id -> true: history and stream overlap */
-    enum tail_state state;
-    bool got_event;               /* since the last connect: resets the backoff */
-};
-
-/* Joins the text blocks of a content array with "\n" (caller frees). */
-static char *content_text(json_t *content)
-{
-    char *out = al_xstrdup("");
-    size_t i;
-    json_t *b;
-
-    json_array_foreach(content, i, b) {
-        const char *t = json_str(b, "text");
-        if (!t)
-            continue;
-        char *next = al_xasprintf("%s%s%s", out, *out ? "\n" : "", t);
-        free(out);
-        out = next;
-    }
-    return out;
-}
-
-static void sum_tool_use(json_t *ev)
-{
-    const char *server = json_str(ev, "mcp_server_name"), *perm = json_str(ev, "evaluated_permission");
-
-    if (server)
-        printf("%s/", server);
-    put_str(stdout, json_str(ev, "name") ?: "?");
-    putchar(' ');
-    put_value(json_object_get(ev, "input"), ADMIN_SUMMARY_MAX);
-    if (perm && strcmp(perm, "allow") != 0)
-        printf("  permission=%s", perm);
-    printf("  id=%s", json_str(ev, "id") ?: "?");
-}
-
-static void sum_tool_result(json_t *ev)
-{
-    _cleanup_free_ char *text = content_text(json_object_get(ev, "content"));
-
-    fputs(json_is_true(json_object_get(ev, "is_error")) ? "error" : "ok", stdout);
-    if (*text) {
-        fputs(": ", stdout);
-        put_clean(stdout, text, strcspn(text, "\n"), ADMIN_SUMMARY_MAX);
-    }
-}
-
-/* Messages are printed whole; continuation lines are indented under the text. */
-static void sum_message(json_t *ev)
-{
-    _cleanup_free_ char *text = content_text(json_object_get(ev, "content"));
-
-    for (const char *s = text;;) {
-        size_t n = strcspn(s, "\n");
-        put_clean(stdout, s, n, SIZE_MAX);
-        if (!s[n])
-            break;
-        s += n + 1;
-        printf("\n%*s", 36, "");
-    }
-}
-
-static const char *const f_idle[] = { "stop_reason.type", "stop_reason.event_ids", NULL };
-static const char *const f_error[] = { "error.type", "error.message", "error.retry_status.type", NULL };
-static const char *const f_confirm[] = { "result", "tool_use_id", "deny_message", NULL };
-
-/* Per event type: a function, or else the fields to show. */
-static const struct {
-    const char *type;
-    void (*fn)(json_t *ev);
-    const char *const *fields;
-} summaries[] = {
-    { "agent.tool_use", sum_tool_use, NULL },           { "agent.custom_tool_use", sum_tool_use, NULL },
-    { "agent.mcp_tool_use", sum_tool_use, NULL },       { "agent.tool_result", sum_tool_result, NULL },
-    { "agent.mcp_tool_result", sum_tool_result, NULL }, { "user.tool_result", sum_tool_result, NULL },
-    { "user.custom_tool_result", sum_tool_result, NULL },
-    { "agent.message", sum_message, NULL },             { "user.message", sum_message, NULL },
-    { "system.message", sum_message, NULL },            { "session.status_idle", NULL, f_idle },
-    { "session.error", NULL, f_error },                 { "user.tool_confirmation", NULL, f_confirm },
-};
-
-static void print_timeline(json_t *ev)
-{
-    const char *type = json_str(ev, "type") ?: "?", *ts = json_str(ev, "processed_at");
-    int64_t us;
-    struct tm tm;
-
-    if (!ts || al_rfc3339_parse(ts, &us) < 0)
-        us = al_now_us();
-    time_t sec = (time_t) (us / 1000000);
-    localtime_r(&sec, &tm);
-    printf("%02d:%02d:%02d  %-24s  ", tm.tm_hour, tm.tm_min, tm.tm_sec, type);
-    for (size_t i = 0; i < AL_ELEMENTSOF(summaries); i++) {
-        if (strcmp(type, summaries[i].type) != 0)
-            continue;
-        if (summaries[i].fn)
-            summaries[i].fn(ev);
-        else
-            put_fields(ev, summaries[i].fields, ADMIN_SUMMARY_MAX);
-    }
-    putchar('\n');
-}
-
-static enum tail_state next_state(enum tail_state s, json_t *ev)
-{
-    const char *type = json_str(ev, "type") ?: "", *reason = json_str(ev, "stop_reason.type") ?: "";
-
-    if (s == TAIL_ENDED || !strcmp(type, "session.status_terminated") || !strcmp(type, "session.deleted"))
-        return TAIL_ENDED;
-    if (!strcmp(type, "session.status_idle"))
-        return !strcmp(reason, "end_turn") ? TAIL_IDLE_DONE
-             : !strcmp(reason, "requires_action") ? TAIL_RUNNING : TAIL_IDLE_STOPPED;
-    if (!strncmp(type, "user.", 5) || !strcmp(type, "session.status_running") ||
-        !strcmp(type, "session.status_rescheduled"))
-        return TAIL_RUNNING;
-    return s;
-}
-
-static bool tail_is_done(const struct tail *t)
-{
-    return t->state == TAIL_ENDED || (t->a->cfg.follow_until_idle && t->state != TAIL_RUNNING);
-}
-
-static void tail_event(struct tail *t, json_t *ev)
-{
-    const char *id = json_str(ev, "id");
-
-    if (id) {
-        if (json_object_get(t->seen, id))
-            return;
-        json_object_set_new(t->seen, id, json_true());
-    }
-    if (t->a->cfg.json) {
-        json_dumpf(ev, stdout, JSON_COMPACT);
-        putchar('\n');
-    } else {
-        print_timeline(ev);
-    }
-    fflush(stdout);
-    t->state = next_state(t->state, ev);
-}
-
-/* Lists the history once the stream is open, so that nothing is missed in
- * between; events on both are printed once. A failed list is not fatal. */
-static int tail_on_open(void *ud)
-{
-    struct tail *t = ud;
-    _cleanup_json_ json_t *res = NULL;
-    size_t i;
-    json_t *ev;
-
-    if (api_list_all(t->a, t->events_path, &res) < 0)
-        return 0;
-    json_array_foreach(json_object_get(res, "data"), i, ev) {
-        tail_event(t, ev);
-    }
-    return tail_is_done(t) ? -ECANCELED : 0;
-}
-
-static int tail_on_sse(const char *name, const char *data, size_t len, void *ud)
-{
-    struct tail *t = ud;
-
-    if (!name || strcmp(name, "ping") == 0)
-        return 0;
-    if (strcmp(name, "error") == 0) {
-        fprintf(stderr, "error: the stream reported: ");
-        put_clean(stderr, data, len, 500);
-        fputc('\n', stderr);
-        return -ECONNRESET;
-    }
-    _cleanup_json_ json_t *ev = json_loadb(data, len, 0, NULL);
-    if (!json_is_object(ev))
-        return 0;
-    t->got_event = true;
-    tail_event(t, ev);
-    return tail_is_done(t) ? -ECANCELED : 0;
-}
-
-/* One stream connection. Returns -ECANCELED when the tail is done, -EPROTO
- * when the hub refused it for good, -EAGAIN to reconnect. */
-static int tail_connect(struct tail *t, const char *stream_path)
-{
-    struct al_response resp;
-    int r = al_client_sse_ex(&t->a->client, stream_path, tail_on_open, tail_on_sse, t, &resp);
-
-    if (r == -EPROTO && resp.status) {
-        print_api_error(&resp);
-        bool fatal = resp.status >= 400 && resp.status < 500 && resp.status != 408 && resp.status != 429;
-        al_response_done(&resp);
-        return fatal ? -EPROTO : -EAGAIN;
-    }
-    al_response_done(&resp);
-    if (r == -ECANCELED)
-        return r;
-    if (r < 0 && r != -ECONNRESET)
-        fprintf(stderr, "airlock: stream: %s; reconnecting\n", al_errno_name(-r) ?: "error");
-    return -EAGAIN;
-}
-
-static int run_session_tail(struct admin *a)
-{
-    _cleanup_free_ char *id = al_client_escape(a->args[0]);
-    _cleanup_free_ char *stream_path = al_xasprintf("/v1/sessions/%s/events/stream", id);
-    _cleanup_free_ char *events_path = al_xasprintf("/v1/sessions/%s/events?limit=1000", id);
-    _cleanup_json_ json_t *seen = json_object();
-    struct tail t = { .a = a, .events_path = events_path, .seen = seen };
-    long backoff = TAIL_BACKOFF_MIN_MS;
-    int r;
-
-    for (;;) {
-        t.got_event = false;
-        r = tail_connect(&t, stream_path);
-        if (r == -ECANCELED || r == -EPROTO)
-            break;
-        if (t.got_event)
-            backoff = TAIL_BACKOFF_MIN_MS;
-        struct timespec ts = { .tv_sec = backoff / 1000, .tv_nsec = (backoff % 1000) * 1000000L };
-        nanosleep(&ts, NULL);
-        backoff = AL_MIN(backoff * 2, TAIL_BACKOFF_MAX_MS);
-    }
-    if (r == -EPROTO)
-        return r;
-    return t.state == TAIL_IDLE_STOPPED ? -EPROTO : 0;
 }
 
 /* ---- tables ------------------------------------------------------------ */
