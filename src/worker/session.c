@@ -41,6 +41,7 @@ struct wk_session {
     struct worker *w;
 
     struct al_curl_xfer *stream;
+    struct stream_ref *stream_ref;
     json_t *buffered;            /* stream events held during reconcile */
     struct wk_call *list_call;
     json_t *history;             /* events listed so far */
@@ -659,9 +660,18 @@ static void list_page(struct wk_session *s, const char *page)
 
 /* --- the stream ----------------------------------------------------------- */
 
+/* The stream transfer's user data: it outlives a session freed at exit,
+ * whose transfer's done fires only when the client is freed. */
+struct stream_ref {
+    struct wk_session *s;
+};
+
 static void on_stream_open(long status, void *ud)
 {
-    struct wk_session *s = ud;
+    struct wk_session *s = ((struct stream_ref *) ud)->s;
+
+    if (!s)
+        return;
 
     al_log(AL_DEBUG, "event stream open", AL_STR("session_id", sid(s)));
     json_array_clear(s->history);
@@ -670,9 +680,11 @@ static void on_stream_open(long status, void *ud)
 
 static int on_stream_event(const char *name, const char *data, size_t len, void *ud)
 {
-    struct wk_session *s = ud;
+    struct wk_session *s = ((struct stream_ref *) ud)->s;
     json_t *ev;
 
+    if (!s)
+        return -ECANCELED;
     if (!name || !strcmp(name, "ping"))
         return 0;                        /* the SDK drops both */
     if (!strcmp(name, "error")) {
@@ -696,10 +708,15 @@ static int on_stream_event(const char *name, const char *data, size_t len, void 
 
 static void on_stream_done(int err, long status, void *ud)
 {
-    struct wk_session *s = ud;
+    struct stream_ref *ref = ud;
+    struct wk_session *s = ref->s;
     json_t *t;
 
+    free(ref);
+    if (!s)
+        return;
     s->stream = NULL;
+    s->stream_ref = NULL;
     if (s->stopping) {
         maybe_end(s);
         return;
@@ -757,9 +774,13 @@ static void connect_stream(struct wk_session *s)
 
     s->reconciling = true;
     json_array_clear(s->buffered);
-    r = al_curl_sse(s->w->curl, &o, on_stream_event, on_stream_done, s, &s->stream);
+    s->stream_ref = al_xcalloc(1, sizeof(*s->stream_ref));
+    s->stream_ref->s = s;
+    r = al_curl_sse(s->w->curl, &o, on_stream_event, on_stream_done, s->stream_ref, &s->stream);
     if (r < 0) {
         s->stream = NULL;
+        free(s->stream_ref);
+        s->stream_ref = NULL;
         al_log_errno(AL_ERROR, r, "cannot open the event stream", AL_STR("session_id", sid(s)));
         wk_session_stop(s, false);
     }
@@ -920,6 +941,8 @@ void wk_session_free(struct wk_session *s)
     wk_call_cancel(s->send_call);
     if (s->stream)
         al_curl_cancel(s->stream);
+    if (s->stream_ref)
+        s->stream_ref->s = NULL;         /* the transfer's done frees it */
     json_decref(s->buffered);
     json_decref(s->history);
     json_decref(s->tasks);
