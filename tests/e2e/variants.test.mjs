@@ -1,28 +1,43 @@
 // The interop variants of spec §12 step 5, each against its own hub and its
-// own unmodified SDK worker process.
+// own worker process: every scenario with a worker runs once per kind in
+// WORKER_KINDS (the unmodified SDK worker and airlock's C worker). The two
+// kinds log the same message texts, under "msg" (SDK) or "event" (C).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHub, setup, client, http, history, until, tempDir, openStream } from './lib/hub.mjs';
-import { startWorker } from './lib/worker.mjs';
+import { startWorker, WORKER_KINDS } from './lib/worker.mjs';
+import { startRecorder } from './lib/reqlog.mjs';
 
 const text = (ev) => (ev.content ?? []).map((b) => b.text ?? '').join('');
 const message = (t) => ({ type: 'user.message', content: [{ type: 'text', text: t }] });
 const hubEvents = (hub) => hub.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+// The message text of a worker's log line, whichever kind wrote it.
+const said = (l) => l.event ?? l.msg;
+// A regex for a log line of worker w saying text, followed on the same
+// line by each of the patterns in after.
+const logged = (w, text, ...after) =>
+  new RegExp(`"${w.kind === 'c' ? 'event' : 'msg'}":"${reEscape(text)}"${after.map((a) => `[^\\n]*${a}`).join('')}`);
+// A field of a log line, as a regex fragment.
+const field = (k, v) => `"${k}":"${reEscape(v)}"`;
 
 // Runs fn(ctx) against a fresh hub (ctx.hub; a test that restarts the hub
 // replaces it), an environment with a key, and a scripted agent. ctx.worker()
-// starts SDK workers and ctx.workdir() makes directories; all are stopped or
-// removed afterwards, workers before the hub, and both must exit cleanly.
-async function scenario({ hubArgs = [], agent = {} } = {}, fn) {
+// starts workers of ctx.kind and ctx.workdir() makes directories; all are
+// stopped or removed afterwards, workers before the hub, and both must exit
+// cleanly. ctx.cleanup(fn) adds a step run after the workers are stopped.
+async function scenario({ hubArgs = [], agent = {}, kind = 'sdk' } = {}, fn) {
   const hub = await startHub({ args: hubArgs });
   const dirs = [];
   const workers = [];
+  const cleanups = [];
   const ctx = {
     hub,
     hubArgs,
+    kind,
+    cleanup(f) { cleanups.push(f); },
     workdir() {
       const d = tempDir('airlock-e2e-wd-');
       dirs.push(d);
@@ -30,7 +45,7 @@ async function scenario({ hubArgs = [], agent = {} } = {}, fn) {
     },
     worker(opts = {}) {
       const w = startWorker({ hub: ctx.hub, environmentId: ctx.environment.id, envKey: ctx.envKey,
-        workdir: opts.workdir ?? ctx.workdir(), ...opts });
+        workdir: opts.workdir ?? ctx.workdir(), kind, ...opts });
       workers.push(w);
       return w;
     },
@@ -45,6 +60,9 @@ async function scenario({ hubArgs = [], agent = {} } = {}, fn) {
   }
   for (const w of workers) {
     try { await w.stop(); } catch (e) { failure ??= e; }
+  }
+  for (const f of cleanups) {
+    try { await f(); } catch (e) { failure ??= e; }
   }
   try { await ctx.hub.stop(); } catch (e) { failure ??= e; }
   if (failure) {
@@ -155,8 +173,8 @@ test('(a) an empty poll is 200 with a JSON null body, with and without block_ms'
   });
 });
 
-test('(b) a heartbeat answered 412 makes the worker walk away without stopping the item', async () => {
-  await scenario({ hubArgs: ['--lease-ttl', '10s'] }, async (ctx) => {
+for (const kind of WORKER_KINDS) test(`[${kind}] (b) a heartbeat answered 412 makes the worker walk away without stopping the item`, async () => {
+  await scenario({ kind, hubArgs: ['--lease-ttl', '10s'] }, async (ctx) => {
     const s = await newSession(ctx, ['tool bash {"command":"echo one"}']);
     const w = ctx.worker({ maxIdleMs: 120000 });
     await waitHistory(ctx, s.id, endedTurn, 'end_turn');
@@ -173,8 +191,8 @@ test('(b) a heartbeat answered 412 makes the worker walk away without stopping t
     w.signal('SIGCONT');
 
     // Its next heartbeat gets 412; it releases the item without a stop call.
-    await w.waitLog(/lease lost; released without stopping it/, { from: logFrom });
-    const lost = w.lines().find((l) => l.msg === 'lease lost: heartbeat precondition failed');
+    await w.waitLog(logged(w, 'lease lost; released without stopping it'), { from: logFrom });
+    const lost = w.lines().find((l) => said(l) === 'lease lost: heartbeat precondition failed');
     assert.ok(lost, 'no 412 log line');
     assert.equal(lost.work_id, workId);
     assert.equal(lost.server_state, 'queued');
@@ -194,8 +212,8 @@ test('(b) a heartbeat answered 412 makes the worker walk away without stopping t
   });
 });
 
-test('(c) a graceful stop reaches the worker as "stopping" and it force-stops', async () => {
-  await scenario({ hubArgs: ['--lease-ttl', '10s'] }, async (ctx) => {
+for (const kind of WORKER_KINDS) test(`[${kind}] (c) a graceful stop reaches the worker as "stopping" and it force-stops`, async () => {
+  await scenario({ kind, hubArgs: ['--lease-ttl', '10s'] }, async (ctx) => {
     const s = await newSession(ctx, ['tool bash {"command":"echo one"}']);
     const w = ctx.worker({ maxIdleMs: 120000 });
     await waitHistory(ctx, s.id, endedTurn, 'end_turn');
@@ -211,14 +229,14 @@ test('(c) a graceful stop reaches the worker as "stopping" and it force-stops', 
     const stopped = await waitItem(ctx, workId, (x) => x.state === 'stopped', 'item stopped', 20000);
     assert.equal(stopped.stop_requested_at, r.body.stop_requested_at);
     assert.equal(typeof stopped.stopped_at, 'string');
-    await w.waitLog(/"msg":"heartbeat signals shutdown"[^\n]*"state":"stopping"/);
+    await w.waitLog(logged(w, 'heartbeat signals shutdown', field('state', 'stopping')));
     const ev = hubEvents(ctx.hub).filter((e) => e.event === 'work.stop' && e.work === workId);
     assert.deepEqual(ev.map((e) => [e.force, e.state]), [[false, 'stopping'], [true, 'stopped']]);
     assert.ok(!hubEvents(ctx.hub).some((e) => e.event === 'work.lease_expired'), 'stopped by expiry, not by the worker');
   });
 });
 
-test('(d) a hub restart drops the stream; the worker reconnects and runs no tool twice', async () => {
+for (const kind of WORKER_KINDS) test(`[${kind}] (d) a hub restart drops the stream; the worker reconnects and runs no tool twice`, async () => {
   const agent = {
     tools: [{
       type: 'agent_toolset_20260401',
@@ -226,10 +244,11 @@ test('(d) a hub restart drops the stream; the worker reconnects and runs no tool
       configs: [{ name: 'read', permission_policy: { type: 'always_ask' } }],
     }],
   };
-  await scenario({ agent }, async (ctx) => {
+  await scenario({ kind, agent }, async (ctx) => {
     const workdir = ctx.workdir();
     const s = await newSession(ctx, ['tool bash {"command":"echo x >> runs.log"}', 'tool read {"file_path":"runs.log"}']);
-    const w = ctx.worker({ workdir });
+    // The C worker says when a stream is established at debug level.
+    const w = ctx.worker({ workdir, logLevel: kind === 'c' ? 'debug' : 'info' });
     // The bash call ran; the read call waits on the user's confirmation.
     const h1 = await waitHistory(ctx, s.id, (h) => h.some((e) => e.type === 'session.status_idle' &&
       e.stop_reason?.type === 'requires_action'), 'requires_action');
@@ -237,17 +256,18 @@ test('(d) a hub restart drops the stream; the worker reconnects and runs no tool
     assert.equal(bash.name, 'bash');
     assert.equal(read.name, 'read');
     assert.equal(read.evaluated_permission, 'ask');
-    await w.waitLog(new RegExp(`awaiting confirmation; holding[^\\n]*${reEscape(read.id)}`));
+    await w.waitLog(logged(w, 'tool call awaiting confirmation; holding', field('tool_use_id', read.id)));
     assert.ok(resultsById(h1).has(bash.id));
 
     // kill -9 the hub and start it again on the same data dir and address.
     const listen = new URL(ctx.hub.url).host;
     const logFrom = w.logs().length;
     await ctx.hub.kill9();
-    await w.waitLog(/stream disconnected, reconnecting/, { from: logFrom });
+    await w.waitLog(logged(w, 'stream disconnected, reconnecting'), { from: logFrom });
     ctx.hub = await startHub({ dataDir: ctx.hub.dataDir, listen, args: ctx.hubArgs });
     assert.equal(ctx.hub.url, `http://${listen}`);
-    await w.waitLog(/events\/stream succeeded with status 200/, { from: w.logs().indexOf('stream disconnected', logFrom) });
+    const reopened = kind === 'c' ? logged(w, 'event stream open') : /events\/stream succeeded with status 200/;
+    await w.waitLog(reopened, { from: w.logs().indexOf('stream disconnected', logFrom) });
 
     // The confirmation exists only on the new hub: acting on it proves the reconnect.
     const sent = await http(ctx.hub, 'POST', `/v1/sessions/${s.id}/events`,
@@ -259,9 +279,9 @@ test('(d) a hub restart drops the stream; the worker reconnects and runs no tool
     assert.equal(calls.length, 2);
     for (const c of calls) assert.ok(results.has(c.id), `no result for ${c.name}`);
     assert.equal(text(results.get(read.id)), 'x\n');
-    assert.equal(readFileSync(join(workdir, 'runs.log'), 'utf8'), 'x\n');
+    assert.equal(readFileSync(join(w.workdirFor(s.id), 'runs.log'), 'utf8'), 'x\n');
     for (const c of calls) {
-      const runs = w.lines().filter((l) => l.msg === 'executing tool' && l.tool_use_id === c.id);
+      const runs = w.lines().filter((l) => said(l) === 'executing tool' && l.tool_use_id === c.id);
       assert.equal(runs.length, 1, `${c.name} executed ${runs.length} times`);
     }
     const { id: workId } = await itemOf(ctx, s.id);
@@ -269,9 +289,9 @@ test('(d) a hub restart drops the stream; the worker reconnects and runs no tool
   });
 });
 
-test('(e) always_ask: allow runs the call, deny runs nothing and posts nothing', async () => {
+for (const kind of WORKER_KINDS) test(`[${kind}] (e) always_ask: allow runs the call, deny runs nothing and posts nothing`, async () => {
   const agent = { tools: [{ type: 'agent_toolset_20260401', default_config: { permission_policy: { type: 'always_ask' } } }] };
-  await scenario({ agent }, async (ctx) => {
+  await scenario({ kind, agent }, async (ctx) => {
     const workdir = ctx.workdir();
     const s = await newSession(ctx, [
       'tool bash {"command":"echo allowed > allowed.txt; echo ran"}',
@@ -288,8 +308,9 @@ test('(e) always_ask: allow runs the call, deny runs nothing and posts nothing',
     const first = h1.find((e) => e.type === 'agent.tool_use');
     assert.equal(first.evaluated_permission, 'ask');
     await waitHistory(ctx, s.id, waiting(first.id), 'requires_action for the first call');
-    await w.waitLog(new RegExp(`awaiting confirmation; holding[^\\n]*${reEscape(first.id)}`));
-    assert.equal(existsSync(join(workdir, 'allowed.txt')), false, 'ran before confirmation');
+    await w.waitLog(logged(w, 'tool call awaiting confirmation; holding', field('tool_use_id', first.id)));
+    const root = w.workdirFor(s.id);
+    assert.equal(existsSync(join(root, 'allowed.txt')), false, 'ran before confirmation');
     assert.equal(resultsById(await history(ctx.hub, s.id)).size, 0);
     assert.equal((await ctx.client.beta.sessions.retrieve(s.id)).status, 'idle');
     await confirm(first.id, 'allow');
@@ -299,9 +320,9 @@ test('(e) always_ask: allow runs the call, deny runs nothing and posts nothing',
       'second call');
     const second = h2.filter((e) => e.type === 'agent.tool_use')[1];
     await waitHistory(ctx, s.id, waiting(second.id), 'requires_action for the second call');
-    await w.waitLog(new RegExp(`awaiting confirmation; holding[^\\n]*${reEscape(second.id)}`));
+    await w.waitLog(logged(w, 'tool call awaiting confirmation; holding', field('tool_use_id', second.id)));
     await confirm(second.id, 'deny');
-    await w.waitLog(new RegExp(`tool call denied; not executing[^\\n]*${reEscape(second.id)}`));
+    await w.waitLog(logged(w, 'tool call denied; not executing', field('tool_use_id', second.id)));
     const h = await waitHistory(ctx, s.id, endedTurn, 'end_turn');
 
     const results = resultsById(h);
@@ -310,21 +331,23 @@ test('(e) always_ask: allow runs the call, deny runs nothing and posts nothing',
     const resolved = h.filter((e) => e.type === 'agent.tool_result' && e.tool_use_id === second.id);
     assert.equal(resolved.length, 1);
     assert.equal(resolved[0].is_error, true);
-    assert.equal(readFileSync(join(workdir, 'allowed.txt'), 'utf8'), 'allowed\n');
-    assert.equal(existsSync(join(workdir, 'denied.txt')), false);
+    assert.equal(readFileSync(join(root, 'allowed.txt'), 'utf8'), 'allowed\n');
+    assert.equal(existsSync(join(root, 'denied.txt')), false);
     assert.equal(text(h.filter((e) => e.type === 'agent.message').at(-1)), 'done: 2 calls, 1 errors');
-    assert.ok(!w.lines().some((l) => l.msg === 'executing tool' && l.tool_use_id === second.id));
+    assert.ok(w.lines().some((l) => said(l) === 'executing tool' && l.tool_use_id === first.id), 'no "executing tool" line');
+    assert.ok(!w.lines().some((l) => said(l) === 'executing tool' && l.tool_use_id === second.id));
   });
 });
 
-test('(f) an unknown tool name is left pending for its owner', async () => {
-  await scenario({}, async (ctx) => {
+for (const kind of WORKER_KINDS) test(`[${kind}] (f) an unknown tool name is left pending for its owner`, async () => {
+  await scenario({ kind }, async (ctx) => {
     const s = await newSession(ctx, ['tool bash {"command":"echo before"}', 'tool web_search {"query":"airlock"}']);
     const w = ctx.worker({ maxIdleMs: 120000 });
     const h1 = await waitHistory(ctx, s.id, (h) => h.some((e) => e.type === 'agent.tool_use' && e.name === 'web_search'),
       'the web_search call');
     const call = h1.find((e) => e.name === 'web_search');
-    await w.waitLog(new RegExp(`tool not owned by this runner[^\\n]*${reEscape(call.id)}`));
+    await w.waitLog(logged(w, 'tool not owned by this runner; leaving the tool_use_id pending for its owner',
+      field('tool_use_id', call.id)));
     // The worker has passed over the call (that log line is on the path that
     // returns without posting): nothing answers it, the session stays waiting.
     const h = await history(ctx.hub, s.id);
@@ -336,12 +359,12 @@ test('(f) an unknown tool name is left pending for its owner', async () => {
     assert.equal((await ctx.client.beta.sessions.retrieve(s.id)).status, 'running');
     const item = await itemOf(ctx, s.id);
     assert.equal(item.state, 'active', 'the worker still holds the session');
-    assert.equal(w.lines().filter((l) => l.msg === 'executing tool' && l.tool_use_id === call.id).length, 1);
+    assert.equal(w.lines().filter((l) => said(l) === 'executing tool' && l.tool_use_id === call.id).length, 1);
   });
 });
 
-test('(g) skill archives: a symlink member is excluded, a ".." member is refused', async () => {
-  await scenario({}, async (ctx) => {
+for (const kind of WORKER_KINDS) test(`[${kind}] (g) skill archives: a symlink member is excluded, a ".." member is refused`, async () => {
+  await scenario({ kind }, async (ctx) => {
     const upload = (body) => http(ctx.hub, 'POST', '/v1/skills', { body, headers: { 'content-type': 'application/x-tar' } });
     for (const bad of [
       [{ name: 'demo/SKILL.md', body: SKILL_MD }, { name: '../evil.txt', body: 'x' }],
@@ -393,52 +416,68 @@ test('(g) skill archives: a symlink member is excluded, a ".." member is refused
     assert.match(listing, /run\.sh/);
     assert.doesNotMatch(listing, /\blink\b|escape/);
     assert.equal(text(results.get(checkCall.id)), 'SKILL.md\nrun.sh\nno-link');
-    assert.ok(w.lines().some((l) => l.msg === 'downloaded skill'), 'no "downloaded skill" log line');
+    assert.ok(w.lines().some((l) => said(l) === 'downloaded skill'), 'no "downloaded skill" log line');
 
     // After the item the worker removes the skill (the skills/ parent stays).
     const { id: workId } = await itemOf(ctx, s.id);
     await waitItem(ctx, workId, (x) => x.state === 'stopped', 'item stopped');
-    await until(async () => existsSync(join(workdir, 'skills', 'demo-skill')), (x) => x === false,
+    const root = w.workdirFor(s.id);
+    await until(async () => existsSync(join(root, 'skills', 'demo-skill')), (x) => x === false,
       { what: 'skill dir removed' });
-    assert.deepEqual(readdirSync(join(workdir, 'skills')), []);
+    assert.deepEqual(readdirSync(join(root, 'skills')), []);
   });
 });
 
-test('(h) a health-check item: ack, force stop, no session fetch', async () => {
-  await scenario({}, async (ctx) => {
+for (const kind of WORKER_KINDS) test(`[${kind}] (h) a health-check item: ack, force stop, no session fetch`, async () => {
+  await scenario({ kind }, async (ctx) => {
     const r = await http(ctx.hub, 'POST', `/v1/environments/${ctx.envId}/work/healthcheck`);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.state, 'queued');
     assert.equal(r.body.data.type, 'healthcheck');
     const workId = r.body.id;
-    const w = ctx.worker({ logLevel: 'debug' });
+    // The worker talks to the hub through a recording proxy (lib/reqlog.mjs):
+    // the requests that reached the hub's side, whichever kind sent them.
+    const rec = await startRecorder({ target: ctx.hub.url, envKey: ctx.envKey, apiKey: ctx.hub.apiKey });
+    ctx.cleanup(() => rec.close());
+    const w = ctx.worker({ logLevel: 'debug', hub: { url: rec.url } });
     const item = await waitItem(ctx, workId, (x) => x.state === 'stopped', 'health check stopped');
     assert.equal(typeof item.acknowledged_at, 'string');
     assert.equal(typeof item.stopped_at, 'string');
     assert.equal(item.stop_requested_at, null);
-    await w.waitLog(/"msg":"skipping non-session work item"/);
-    // The worker's own request log: one ack, one stop {force:true}, not a
-    // single session call. The SDK starts one heartbeat but, with no session
-    // work to wait on, usually aborts it before it is sent (spec §3.4 says
-    // "sends the first heartbeat"); the hub's started_at reflects whichever
-    // happened.
-    await w.waitLog(new RegExp(`"url":"[^"]*/work/${workId}/stop"[^\n]*"status":200`));
-    const sent = w.lines().filter((l) => / sending request$/.test(l.msg));
-    const to = (re) => sent.filter((l) => re.test(new URL(l.url).pathname));
-    const all = sent.map((l) => `${l.method} ${l.url}`).join('\n');
-    assert.equal(to(new RegExp(`/work/${workId}/ack$`)).length, 1, all);
+    await w.waitLog(logged(w, 'skipping non-session work item'));
+    // Once its stop is answered and the worker polls again, the item is
+    // done with: one ack, one stop {force:true}, not a single session call.
+    // Both workers start one heartbeat but, with no session work to wait
+    // on, usually abort it before it is sent (spec §3.4 says "sends the
+    // first heartbeat"; docs/PROTOCOL-NOTES.md); the hub's started_at
+    // reflects whichever happened.
+    const stop = await rec.waitFor((x) => x.path.endsWith(`/work/${workId}/stop`) && x.done, { what: 'the stop' });
+    assert.equal(stop.status, 200);
+    await rec.waitFor((x) => x.seq > stop.seq && x.path.endsWith('/work/poll'), { what: 'a poll after the stop' });
+    const sent = rec.records;
+    const all = sent.map((x) => `${x.method} ${x.path} ${JSON.stringify(x.query)} ${x.cred} ${x.status}`).join('\n');
+    const to = (re) => sent.filter((x) => re.test(x.path));
+    const acks = to(new RegExp(`/work/${workId}/ack$`));
+    assert.equal(acks.length, 1, all);
+    assert.equal(acks[0].method, 'POST');
+    assert.equal(acks[0].cred, 'env_key');
     const stops = to(new RegExp(`/work/${workId}/stop$`));
     assert.equal(stops.length, 1, all);
-    assert.deepEqual(stops[0].options.body, { force: true });
+    assert.equal(stops[0].method, 'POST');
+    assert.deepEqual(stops[0].body, { force: true });
+    assert.equal(stops[0].cred, 'env_key', 'no secret came with the item: the environment key');
     assert.equal(to(/^\/v1\/sessions/).length, 0, all);
+    assert.equal(to(/^\/v1\/skills/).length, 0, all);
     const beats = to(new RegExp(`/work/${workId}/heartbeat$`));
     assert.ok(beats.length <= 1, all);
     if (beats.length) {
-      assert.equal(new URL(beats[0].url).searchParams.get('expected_last_heartbeat'), 'NO_HEARTBEAT');
-      assert.equal(typeof item.started_at, 'string');
+      assert.equal(beats[0].query.expected_last_heartbeat, 'NO_HEARTBEAT');
+      assert.ok(sent.indexOf(beats[0]) < sent.indexOf(stops[0]), 'a heartbeat after the stop');
+      if (beats[0].response?.state === 'active') assert.equal(typeof item.started_at, 'string');
     } else {
       assert.equal(item.started_at, null);
     }
+    for (const x of sent) if (x.path.includes(workId)) assert.ok(!x.aborted || x === beats[0], `${x.method} ${x.path} aborted`);
   });
 });
 
