@@ -1,12 +1,14 @@
 // Recovery: a worker killed mid-item loses its lease and another worker
 // finishes the session; a hub killed mid-session keeps every event it
 // acknowledged and carries on after a restart on the same data directory.
+// The scenarios with workers run once per kind in WORKER_KINDS (the
+// unmodified SDK worker and airlock's C worker).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHub, setup, http, history, until, tempDir, openStream } from './lib/hub.mjs';
-import { startSdkWorker } from './lib/sdkproc.mjs';
+import { startWorker, WORKER_KINDS } from './lib/worker.mjs';
 
 const userMessage = (lines) => ({ type: 'user.message', content: [{ type: 'text', text: lines.join('\n') }] });
 
@@ -40,12 +42,15 @@ const endsIdle = (h) => {
   return last?.type === 'session.status_idle' && last.stop_reason?.type === 'end_turn';
 };
 
-test('lease recovery: a killed worker\'s item is re-queued and another worker finishes it', async () => {
+for (const kind of WORKER_KINDS) test(`[${kind}] lease recovery: a killed worker's item is re-queued and another worker finishes it`, async () => {
   const hub = await startHub({ args: ['--lease-ttl', '10s'] });
   let w1, w2;
   try {
     const { client: c, environment, envKey, agent } = await setup(hub);
     const wd1 = join(hub.dataDir, 'wd1');
+    const wd2 = join(hub.dataDir, 'wd2');
+    mkdirSync(wd1);
+    mkdirSync(wd2);
     const s = await c.beta.sessions.create({
       agent: agent.id, environment_id: environment.id,
       initial_events: [userMessage([
@@ -55,10 +60,10 @@ test('lease recovery: a killed worker\'s item is re-queued and another worker fi
         'tool bash {"command":"echo three"}',
       ])],
     });
-    w1 = startSdkWorker({ url: hub.url, environmentId: environment.id, environmentKey: envKey, workdir: wd1, maxIdleMs: 1000 });
+    w1 = startWorker({ hub, environmentId: environment.id, envKey, workdir: wd1, maxIdleMs: 1000, kind });
 
     // The worker is inside the slow step once its marker file exists.
-    await until(() => existsSync(join(wd1, 'started')), Boolean, { timeoutMs: 30000, what: 'worker 1 to start the slow tool' });
+    await until(() => existsSync(join(w1.workdirFor(s.id), 'started')), Boolean, { timeoutMs: 30000, what: 'worker 1 to start the slow tool' });
     const [item] = await workItems(hub, environment.id, envKey);
     assert.equal(item.data.id, s.id);
     assert.ok(['starting', 'active'].includes(item.state), `state ${item.state}`);
@@ -85,7 +90,7 @@ test('lease recovery: a killed worker\'s item is re-queued and another worker fi
     assert.equal(hb.body.error.details.current_state.last_heartbeat, null);
     assert.equal(hb.body.error.details.current_state.lease_extended, false);
 
-    w2 = startSdkWorker({ url: hub.url, environmentId: environment.id, environmentKey: envKey, workdir: join(hub.dataDir, 'wd2'), maxIdleMs: 1000 });
+    w2 = startWorker({ hub, environmentId: environment.id, envKey, workdir: wd2, maxIdleMs: 1000, kind });
     const h = await until(() => history(hub, s.id), endsIdle, { timeoutMs: 40000, intervalMs: 100, what: 'the session to end its turn' });
     const calls = assertResultsUnique(h);
     assert.equal(calls.length, 4);
@@ -112,7 +117,7 @@ test('lease recovery: a killed worker\'s item is re-queued and another worker fi
   }
 });
 
-test('durability: events acknowledged before a kill -9 of the hub survive a restart, and the session completes', async () => {
+for (const kind of WORKER_KINDS) test(`[${kind}] durability: events acknowledged before a kill -9 of the hub survive a restart, and the session completes`, async () => {
   let hub = await startHub();
   const dataDir = hub.dataDir;
   const port = new URL(hub.url).port;
@@ -121,8 +126,10 @@ test('durability: events acknowledged before a kill -9 of the hub survive a rest
     const { client: c, environment, envKey, agent } = await setup(hub);
     const s = await c.beta.sessions.create({ agent: agent.id, environment_id: environment.id });
     stream = await openStream(hub, s.id);
-    const wd = join(dataDir, 'wd');
-    worker = startSdkWorker({ url: hub.url, environmentId: environment.id, environmentKey: envKey, workdir: wd, maxIdleMs: 1500 });
+    const wdRoot = join(dataDir, 'wd');
+    mkdirSync(wdRoot);
+    worker = startWorker({ hub, environmentId: environment.id, envKey, workdir: wdRoot, maxIdleMs: 1500, kind });
+    const wd = worker.workdirFor(s.id);
     const sent = await c.beta.sessions.events.send(s.id, {
       events: [userMessage([
         'tool write {"file_path":"a.txt","content":"alpha\\n"}',
