@@ -8,6 +8,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync
 import { join } from 'node:path';
 import { BIN, startHub, setup, http, history, until, tempDir } from './lib/hub.mjs';
 import { startWorker } from './lib/worker.mjs';
+import { startFakeHub } from './lib/fakehub.mjs';
 
 const text = (ev) => (ev.content ?? []).map((b) => b.text ?? '').join('');
 const message = (lines) => ({ type: 'user.message', content: [{ type: 'text', text: lines.join('\n') }] });
@@ -296,7 +297,7 @@ test('fault: SIGTERM drains a running command, posts it, force-stops and exits 0
     const r2 = await w2.exited;
     const took2 = Date.now() - t1;
     assert.deepEqual(r2, { code: 0, signal: null });
-    assert.ok(took2 >= 900 && took2 < 4000, `exited after ${took2} ms with --drain 1s`);
+    assert.ok(took2 >= 900 && took2 < 5000, `exited after ${took2} ms with --drain 1s`);
     assert.match(w2.logs(), /drain timeout exceeded/);
     assert.equal((await ctx.itemOf(s2.id)).state, 'stopped');
     const h2 = await history(ctx.hub, s2.id);
@@ -415,6 +416,48 @@ test('mode: `worker run` with no usable secret and no key fails clearly with exi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+test('mode: `worker --help` documents the modes and exits 0', () => {
+  const r = spawnSync(BIN, ['worker', '--help'], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = r.stdout + r.stderr;
+  for (const flag of ['--max-sessions', '--on-work', '--on-work-key', '--work-secret-file', '--drain', '--root',
+    '--runner-exe', '--ready-fd']) assert.ok(out.includes(flag), `--help lacks ${flag}`);
+  assert.match(out, /airlock worker run/);
+  assert.match(out.split('\n')[0], /^usage: airlock worker/, `first line: ${out.split('\n')[0]}`);
+});
+
+test('mode: --ready-fd N gets the base URL once the first poll answered, then closes', async () => {
+  const fake = await startFakeHub();
+  const root = tempDir('airlock-e2e-cw-ready-');
+  const proc = spawn(BIN, ['worker', '--root', root, '--ready-fd', '3', '--base-url', fake.url], {
+    env: { PATH: process.env.PATH, ANTHROPIC_ENVIRONMENT_ID: fake.envId, ANTHROPIC_ENVIRONMENT_KEY: fake.envKey },
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  proc.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  try {
+    const ready = await new Promise((resolve, reject) => {
+      let buf = '';
+      proc.stdio[3].on('data', (d) => { buf += d; });
+      proc.stdio[3].on('end', () => resolve(buf));
+      proc.on('error', reject);
+    });
+    assert.equal(ready.trim(), fake.url);
+    // The fake hub holds an empty poll for its block_ms (999) before answering null.
+    const polls = fake.requests.filter((r) => r.path.endsWith('/work/poll'));
+    assert.ok(polls.length >= 1, 'ready before any poll');
+    assert.ok(Date.now() - polls[0].t >= 900, `ready ${Date.now() - polls[0].t} ms after the poll, before its answer`);
+    proc.kill('SIGTERM');
+    assert.deepEqual(await exited, { code: 0, signal: null }, log);
+  } finally {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
+    await fake.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 // A ustar archive from [{ name, body?, type? ('0' file, '5' dir, '2' symlink), linkname? }].
 function tar(members) {
   const blocks = [];

@@ -91,6 +91,12 @@ test('malformed work items are dropped without a request built from their ids', 
       fake.enqueue(item);
       await w.waitLog(/malformed work item/, { from, timeoutMs: 15000 });
     }
+    // A truncated JSON body: no item, no ack, and the worker polls on.
+    const fromTrunc = fake.requests.length;
+    fake.enqueue('{"type":"work","id":"work_truncated","data":');
+    await fake.waitRequest((r) => r.path.endsWith('/work/poll') &&
+      fake.requests.slice(fromTrunc).filter((x) => x.path.endsWith('/work/poll')).length >= 2,
+    { from: fromTrunc, what: 'polling to go on after a truncated body' });
     for (const item of ackedBad) {
       const from = fake.requests.length;
       fake.enqueue(item);
