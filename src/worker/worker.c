@@ -517,8 +517,8 @@ static void worker_free(struct worker *w)
 }
 
 static const char usage_text[] =
-    "usage: airlock worker [OPTIONS]\n"
-    "       airlock worker run [OPTIONS]     serve one already-claimed work item\n";
+    "airlock worker [OPTIONS]\n"
+    "       airlock worker run [OPTIONS]     serve one already-claimed work item";
 static const char desc_text[] =
     "Polls an environment's work queue and serves each claimed session's tool calls (bash, read, write,\n"
     "edit, glob, grep) in a per-session runner process. Speaks the managed-agents protocol as the SDK's\n"
