@@ -6,13 +6,14 @@
  * enters dot directories nor matches dot names; "**" does not descend
  * through symlinked directories but a following segment lists them; a
  * directory a pattern names literally is entered even when it is a
- * symlink. Deliberate differences: the SDK's exclude hook also runs on
- * entries Node stats relative to the process's cwd (an accident of Node's
- * code that depends on where the worker runs); we never apply it there.
- * We also stop after 1,000,000 directory entries read or when cancelled,
+ * symlink. The SDK's exclude hook (".git", "node_modules") prunes what "**"
+ * lists, and a path a pattern names only when the same relative path
+ * exists under the process's cwd (see excluded()). Deliberate difference:
+ * we stop after 1,000,000 directory entries read or when cancelled,
  * which Node does not (its cap only counts yielded entries). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -117,19 +118,13 @@ static bool is_gs(const struct al_glob_part *x)
 
 static bool str_eq(const struct al_glob_part *x, const char *s)
 {
-    return is_str(x) && strcmp(x->text, s) == 0;
+    return is_str(x) && strcmp(x->lit, s) == 0;
 }
 
 static bool test(const struct gpat *g, int i, const char *name)
 {
     const struct al_glob_part *x = i >= 0 ? at(g, i) : NULL;
-    if (!x)
-        return false;
-    if (x->kind == AL_GLOB_GLOBSTAR)
-        return true;
-    if (x->kind == AL_GLOB_LITERAL)
-        return strcmp(x->text, name) == 0;
-    return al_glob_segment_match(x->text, name);
+    return x && al_glob_part_match(x, name);
 }
 
 static char *cache_key(const struct gpat *g, const char *path, int index)
@@ -198,8 +193,30 @@ static void result(struct walker *w, const char *rel, enum ftype t)
         w->stop = true;
 }
 
+/* The SDK's exclude hook, where Node calls it when queueing a path. Node
+ * looks the entry up with lstat(path) with path relative to the glob root,
+ * but lstat resolves it against the process's cwd, so the hook only sees
+ * paths that happen to exist there: "node_modules/x" is pruned when the
+ * SDK runs from a package directory (one with node_modules), ".git/config"
+ * when it runs from a repository, "sub/node_modules/x" hardly ever. We ask
+ * the same question of our own cwd, which is the worker's. */
+static bool excluded(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    struct stat st;
+
+    base = base ? base + 1 : path;
+    if (strcmp(base, ".git") != 0 && strcmp(base, "node_modules") != 0)
+        return false;
+    return fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 static void add_subpattern(struct walker *w, const char *path, struct gpat *g)
 {
+    if (excluded(path)) {
+        free(g);
+        return;
+    }
     void *v = al_map_get(w->subidx, path);
     struct item *it;
     if (v) {
@@ -286,7 +303,7 @@ static void iterate(struct walker *w, const char *path, const struct gpat *g)
         return;
     }
     if (is_last && is_str(at(g, -1))) {
-        const char *p = at(g, -1)->text;
+        const char *p = at(g, -1)->lit;
         _cleanup_free_ char *f = al_path_resolve(full, p);
         enum ftype t = ltype(f);
         if (t != FT_NONE && (*p || is_dir)) {
@@ -308,12 +325,12 @@ static void iterate(struct walker *w, const char *path, const struct gpat *g)
     if (g->idx.n == 1 && g->idx.v[0] < 0)
         fp = NULL;
     if (is_str(fp)) {
-        _cleanup_free_ char *f = al_path_resolve(full, fp->text);
+        _cleanup_free_ char *f = al_path_resolve(full, fp->lit);
         enum ftype t = ltype(f);
         if (t == FT_NONE)
             return;
         kids = al_xcalloc(1, sizeof(*kids));
-        kids[0] = (struct child){ .name = al_xstrdup(fp->text), .t = t };
+        kids[0] = (struct child){ .name = al_xstrdup(fp->lit), .t = t };
         nk = 1;
     } else {
         kids = read_children(w, full, &nk);
@@ -354,7 +371,7 @@ static void iterate(struct walker *w, const char *path, const struct gpat *g)
             if (is_str(cur)) {
                 if (test(g, index, e->name) && index != last)
                     ints_add(&sub, index + 1);
-                else if (strcmp(cur->text, ".") == 0 && test(g, index + 1, e->name)) {
+                else if (strcmp(cur->lit, ".") == 0 && test(g, index + 1, e->name)) {
                     if (index + 1 == last)
                         result(w, ep, e->t);
                     else
@@ -467,8 +484,13 @@ int al_tool_glob(const struct al_tool_ctx *c, const json_t *input, struct al_too
     } else {
         root = al_xstrdup(c->root);
     }
-    if (al_glob_parse(pattern, &set) < 0) {
-        al_tool_result_set(r, true, "glob: pattern expands to too many patterns");
+    _cleanup_free_ char *err = NULL;
+    int k = al_glob_parse(pattern, &set, &err);
+    if (k < 0) {
+        if (err)
+            al_tool_result_set(r, true, "glob: %s", err);
+        else
+            al_tool_result_set(r, true, "glob: pattern expands to too many patterns");
         return 0;
     }
     struct walker w = {

@@ -197,11 +197,6 @@ out:
     return r;
 }
 
-static bool is_magic(const char *s)
-{
-    return strpbrk(s, "*?[") != NULL;
-}
-
 /* firstPhasePreProcess without the ".." rules (".." is refused earlier). */
 static void preprocess(struct strv *p)
 {
@@ -275,12 +270,32 @@ fail:
     return NULL;
 }
 
-int al_glob_parse(const char *pattern, struct al_glob_set *ret)
+/* minimatch's parse() of one preprocessed segment. */
+static int part_init(struct al_glob_part *g, char *text, char **ret_err)
+{
+    g->text = text;
+    if (strcmp(text, "**") == 0) {
+        g->kind = AL_GLOB_GLOBSTAR;
+        return 0;
+    }
+    if (!*text) {
+        g->kind = AL_GLOB_LITERAL;
+        g->lit = al_xstrdup("");
+        return 0;
+    }
+    int r = al_glob_seg_compile(text, &g->lit, &g->re, ret_err);
+    g->kind = g->re ? AL_GLOB_MAGIC : AL_GLOB_LITERAL;
+    return r;
+}
+
+int al_glob_parse(const char *pattern, struct al_glob_set *ret, char **ret_err)
 {
     _cleanup_free_ char *pat = al_xstrdup(pattern);
     struct strv exp = { 0 };
     int r;
 
+    *ret_err = NULL;
+    *ret = (struct al_glob_set){ 0 };
     for (char *q = pat; *q; q++)
         if (*q == '\\')
             *q = '/';
@@ -342,12 +357,15 @@ int al_glob_parse(const char *pattern, struct al_glob_set *ret)
         struct al_glob_pattern *g = &ret->v[ret->n++];
         g->n = parts[i].n;
         g->parts = al_xcalloc(g->n, sizeof(*g->parts));
+        /* Every segment is compiled, so the first one V8 rejects fails
+         * the whole pattern, as the Minimatch constructor throws. */
         for (size_t k = 0; k < g->n; k++) {
-            char *t = parts[i].v[k];
-            g->parts[k].text = t;
-            g->parts[k].kind = strcmp(t, "**") == 0 ? AL_GLOB_GLOBSTAR
-                               : is_magic(t)        ? AL_GLOB_MAGIC
-                                                    : AL_GLOB_LITERAL;
+            char *err = NULL;
+            if (part_init(&g->parts[k], parts[i].v[k], &err) < 0 && r >= 0) {
+                r = -EINVAL;
+                *ret_err = TAKE_PTR(err);
+            }
+            free(err);
         }
         free(parts[i].v);
     }
@@ -360,8 +378,11 @@ int al_glob_parse(const char *pattern, struct al_glob_set *ret)
 void al_glob_set_done(struct al_glob_set *s)
 {
     for (size_t i = 0; i < s->n; i++) {
-        for (size_t k = 0; k < s->v[i].n; k++)
+        for (size_t k = 0; k < s->v[i].n; k++) {
             free(s->v[i].parts[k].text);
+            free(s->v[i].parts[k].lit);
+            (void) al_glob_re_free(s->v[i].parts[k].re);
+        }
         free(s->v[i].parts);
     }
     free(s->v);
@@ -369,138 +390,25 @@ void al_glob_set_done(struct al_glob_set *s)
     s->n = 0;
 }
 
-/* One UTF-8 code point at s (a stray byte counts as one). */
-static size_t cp_len(const unsigned char *s, unsigned *cp)
+bool al_glob_part_match(const struct al_glob_part *part, const char *name)
 {
-    size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 1;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            n = 1;
-    *cp = n == 1 ? s[0] : s[0] & (0xff >> (n + 1));
-    for (size_t i = 1; i < n; i++)
-        *cp = (*cp << 6) | (s[i] & 0x3f);
-    return n;
-}
-
-static bool posix_class(const char *name, size_t n, unsigned c)
-{
-    static const struct { const char *n; const char *set; } cls[] = {
-        { "alnum", "0-9A-Za-z" }, { "alpha", "A-Za-z" }, { "digit", "0-9" }, { "lower", "a-z" },
-        { "upper", "A-Z" }, { "xdigit", "0-9A-Fa-f" }, { "space", " \t\n\r\f\v" }, { "blank", " \t" },
-        { "punct", "!-/:-@[-`{-~" }, { "cntrl", "\x01-\x1f\x7f" }, { "print", " -~" }, { "graph", "!-~" },
-        { "word", "0-9A-Za-z_" },
-    };
-    for (size_t i = 0; i < AL_ELEMENTSOF(cls); i++) {
-        if (strlen(cls[i].n) != n || strncmp(cls[i].n, name, n) != 0)
-            continue;
-        const char *s = cls[i].set;
-        for (size_t k = 0; s[k]; k++) {
-            if (s[k + 1] == '-' && s[k + 2]) {
-                if (c >= (unsigned char) s[k] && c <= (unsigned char) s[k + 2])
-                    return true;
-                k += 2;
-            } else if (c == (unsigned char) s[k]) {
-                return true;
-            }
-        }
-        return false;
+    switch (part->kind) {
+    case AL_GLOB_GLOBSTAR: return true;
+    case AL_GLOB_LITERAL: return strcmp(part->lit, name) == 0;
+    default: return al_glob_re_match(part->re, name);
     }
-    return false;
-}
-
-/* Matches a [...] class at p against code point c. Returns the length of
- * the class (0 when p does not start a valid class) and *hit. */
-static size_t class_match(const char *p, unsigned c, bool *hit)
-{
-    size_t i = 1;
-    bool neg = false, any = false;
-
-    if (p[i] == '!' || p[i] == '^') {
-        neg = true;
-        i++;
-    }
-    size_t first = i;
-    *hit = false;
-    while (p[i] && (p[i] != ']' || i == first)) {
-        if (p[i] == '[' && p[i + 1] == ':') {
-            const char *e = strstr(p + i + 2, ":]");
-            if (e) {
-                if (posix_class(p + i + 2, (size_t) (e - p - i - 2), c))
-                    any = true;
-                i = (size_t) (e - p) + 2;
-                continue;
-            }
-        }
-        unsigned lo, hi;
-        size_t n = cp_len((const unsigned char *) p + i, &lo);
-        hi = lo;
-        if (p[i + n] == '-' && p[i + n + 1] && p[i + n + 1] != ']') {
-            size_t m = cp_len((const unsigned char *) p + i + n + 1, &hi);
-            n += 1 + m;
-        }
-        if (c >= lo && c <= hi)
-            any = true;
-        i += n;
-    }
-    if (p[i] != ']')
-        return 0;
-    *hit = any != neg;
-    return i + 1;
-}
-
-static bool match_here(const char *p, const char *s, unsigned budget[static 1])
-{
-    while (*p) {
-        if ((*budget)-- == 0)
-            return false;
-        if (*p == '*') {
-            while (*p == '*')
-                p++;
-            if (!*p)
-                return true;
-            for (const char *t = s;; ) {
-                if (match_here(p, t, budget))
-                    return true;
-                if (!*t)
-                    return false;
-                unsigned cp;
-                t += cp_len((const unsigned char *) t, &cp);
-            }
-        }
-        if (!*s)
-            return false;
-        unsigned c;
-        size_t sn = cp_len((const unsigned char *) s, &c);
-        if (*p == '?') {
-            p++;
-            s += sn;
-            continue;
-        }
-        if (*p == '[') {
-            bool hit;
-            size_t pn = class_match(p, c, &hit);
-            if (pn) {
-                if (!hit)
-                    return false;
-                p += pn;
-                s += sn;
-                continue;
-            }
-        }
-        if (*p != *s)
-            return false;
-        p++;
-        s++;
-    }
-    return !*s;
 }
 
 bool al_glob_segment_match(const char *pat, const char *name)
 {
-    /* Bounds backtracking on patterns like "*a*a*a*a*b". */
-    unsigned budget = 1u << 20;
+    _cleanup_free_ char *lit = NULL, *err = NULL;
+    struct al_glob_re *re = NULL;
 
-    if (name[0] == '.' && pat[0] != '.')
+    if (strcmp(pat, "**") == 0 || !*pat)
+        return strcmp(pat, name) == 0 || *pat;
+    if (al_glob_seg_compile(pat, &lit, &re, &err) < 0)
         return false;
-    return match_here(pat, name, &budget);
+    bool m = lit ? strcmp(lit, name) == 0 : al_glob_re_match(re, name);
+    re = al_glob_re_free(re);
+    return m;
 }

@@ -235,12 +235,74 @@ static void test_glob(void **state)
     assert_false(al_glob_segment_match("[", "a"));
     assert_false(al_glob_segment_match("*.JS", "x.js"));
 
+    /* Extglobs, checked against Node 22's minimatch. */
+    assert_true(al_glob_segment_match("+(a|aaa).txt", "aaa.txt"));
+    assert_true(al_glob_segment_match("+(a|aaa).txt", "aa.txt"));
+    assert_false(al_glob_segment_match("+(a|aaa).txt", "b.txt"));
+    assert_true(al_glob_segment_match("@(a).txt", "a.txt"));
+    assert_false(al_glob_segment_match("@(a).txt", "aa.txt"));
+    assert_false(al_glob_segment_match("!(a).txt", "a.txt"));
+    assert_true(al_glob_segment_match("!(a).txt", "aaa.txt"));
+    assert_false(al_glob_segment_match("!(a).txt", ".b.txt"));
+    assert_true(al_glob_segment_match("*(a|.b)", ".b"));          /* dots allowed inside */
+    assert_true(al_glob_segment_match("?(a|b)c", "c"));
+    assert_true(al_glob_segment_match("@(a|!(b))", "c"));
+    assert_false(al_glob_segment_match("a!(b)c", "abc"));
+    assert_true(al_glob_segment_match("a!(b)c", "axc"));
+    assert_true(al_glob_segment_match("!(a|)", "a"));             /* minimatch's emptyExt */
+    assert_true(al_glob_segment_match("@(@())", "@"));
+    assert_true(al_glob_segment_match("@(a|b", "@(a|b"));         /* unclosed: literal */
+    assert_false(al_glob_segment_match("+(!(a)b)c", "abc"));
+    /* '?' is one UTF-16 unit unless a POSIX class brings the u flag. */
+    assert_false(al_glob_segment_match("?", "\xf0\x9f\x98\x80"));
+    assert_true(al_glob_segment_match("??", "\xf0\x9f\x98\x80"));
+    assert_true(al_glob_segment_match("[[:alpha:]]?", "a\xf0\x9f\x98\x80"));
+    assert_false(al_glob_segment_match("[[:punct:]]", "$"));       /* \p{P} */
+
+    struct al_glob_re *re = NULL;
+    _cleanup_free_ char *lit = NULL, *msg = NULL;
+    ASSERT_OK(al_glob_seg_compile("!(a).txt", &lit, &re, &msg));
+    ASSERT_STR_EQ(al_glob_re_source(re), "(?:(?!(?:a\\.txt(?:$|\\/)))(?!\\.)[^/]*?)\\.txt");
+    re = al_glob_re_free(re);
+    ASSERT_OK(al_glob_seg_compile("[a].txt", &lit, &re, &msg));
+    ASSERT_STR_EQ(lit, "a.txt");
+    assert_null(re);
+    free(TAKE_PTR(lit));
+    assert_int_equal(al_glob_seg_compile("[[:alpha:]] x", &lit, &re, &msg), -EINVAL);
+    ASSERT_STR_EQ(msg, "Invalid regular expression: /^(?!\\.)[\\p{L}\\p{Nl}]\\ x$/u: Invalid escape");
+    call(al_tool_glob, "{\"pattern\":\"a/[[:alpha:]] x\"}", true,
+         "glob: Invalid regular expression: /^(?!\\.)[\\p{L}\\p{Nl}]\\ x$/u: Invalid escape");
+    call(al_tool_glob, "{\"pattern\":\"a/+(b|c)/@(y).js\"}", false, want);
+    call(al_tool_glob, "{\"pattern\":\"a/b/!(y).js\"}", false, "no matches");
+
+    /* node_modules named in the pattern is pruned only when the same
+     * relative path exists under the process's cwd, as in Node. */
+    char p[4096], cwd[] = "/tmp/al-glob-cwd-XXXXXX";
+    _cleanup_close_ int old = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    snprintf(p, sizeof(p), "%s/node_modules", g_root);
+    assert_int_equal(mkdir(p, 0755), 0);
+    put("node_modules/i.js", "x");
+    _cleanup_free_ char *nm = al_xasprintf("%s/node_modules/i.js", g_root);
+    call(al_tool_glob, "{\"pattern\":\"node_modules/i.js\"}", false, nm);
+    call(al_tool_glob, "{\"pattern\":\"**/i.js\"}", false, "no matches");
+    assert_non_null(mkdtemp(cwd));
+    snprintf(p, sizeof(p), "%s/node_modules", cwd);
+    assert_int_equal(mkdir(p, 0755), 0);
+    assert_int_equal(chdir(cwd), 0);
+    call(al_tool_glob, "{\"pattern\":\"node_modules/i.js\"}", false, "no matches");
+    call(al_tool_glob, "{\"pattern\":\"node_modules/*\"}", false, "no matches");
+    call(al_tool_glob, "{\"pattern\":\"y.js\",\"path\":\"a/b\"}", false, want);
+    assert_int_equal(fchdir(old), 0);
+    assert_int_equal(rmdir(p), 0);
+    assert_int_equal(rmdir(cwd), 0);
+
     struct al_glob_set s = { 0 };
-    ASSERT_OK(al_glob_parse("{1..3}.n", &s));
+    _cleanup_free_ char *err = NULL;
+    ASSERT_OK(al_glob_parse("{1..3}.n", &s, &err));
     assert_int_equal(s.n, 3);
     ASSERT_STR_EQ(s.v[2].parts[0].text, "3.n");
     al_glob_set_done(&s);
-    ASSERT_OK(al_glob_parse("./a//**/**/*.js", &s));
+    ASSERT_OK(al_glob_parse("./a//**/**/*.js", &s, &err));
     assert_int_equal(s.n, 1);
     assert_int_equal(s.v[0].n, 4);
     assert_int_equal(s.v[0].parts[2].kind, AL_GLOB_GLOBSTAR);
