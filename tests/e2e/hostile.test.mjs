@@ -93,10 +93,12 @@ test('malformed work items are dropped without a request built from their ids', 
     }
     // A truncated JSON body: no item, no ack, and the worker polls on.
     const fromTrunc = fake.requests.length;
+    const logTrunc = w.logs().length;
     fake.enqueue('{"type":"work","id":"work_truncated","data":');
     await fake.waitRequest((r) => r.path.endsWith('/work/poll') &&
       fake.requests.slice(fromTrunc).filter((x) => x.path.endsWith('/work/poll')).length >= 2,
     { from: fromTrunc, what: 'polling to go on after a truncated body' });
+    const truncLines = w.logs().slice(logTrunc).split('\n').filter((l) => /"lvl":"(warn|error)"/.test(l));
     for (const item of ackedBad) {
       const from = fake.requests.length;
       fake.enqueue(item);
@@ -122,6 +124,9 @@ test('malformed work items are dropped without a request built from their ids', 
       'a clear log line for each malformed item');
     assert.ok(!existsSync(join(root, 'sessions')) || readdirSync(join(root, 'sessions')).length === 0,
       'a session directory was made for a malformed item');
+    // The SDK counts an unparsable poll body as a failed poll (spec §3.2);
+    // the worker must at least say so rather than take it for "no work".
+    return () => assert.ok(truncLines.length > 0, 'a poll body that is not JSON passed silently as "no work"');
   });
 });
 
