@@ -217,14 +217,17 @@ function hubCpu() {
 }
 
 function memOf(pid) {
-  const m = { rss: 0, pss: 0 };
+  const m = { rss: 0, pss: 0, anon: 0, private: 0 };
   try {
     const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     m.rss = Number(/^VmRSS:\s+(\d+)/m.exec(st)?.[1] || 0) * 1024;
   } catch { /* gone */ }
   try {
     const sr = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-    m.pss = Number(/^Pss:\s+(\d+)/m.exec(sr)?.[1] || 0) * 1024;
+    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(sr)?.[1] || 0) * 1024;
+    m.pss = kb('Pss');
+    m.anon = kb('Anonymous');
+    m.private = kb('Private_Clean') + kb('Private_Dirty');
   } catch { /* gone */ }
   return m;
 }
@@ -234,10 +237,9 @@ function memory(root) {
   const by = {};
   for (const p of tree(root)) {
     const m = memOf(p.pid);
-    const r = (by[p.role] ||= { n: 0, rss: 0, pss: 0 });
+    const r = (by[p.role] ||= { n: 0, rss: 0, pss: 0, anon: 0, private: 0 });
     r.n++;
-    r.rss += m.rss;
-    r.pss += m.pss;
+    for (const k of ['rss', 'pss', 'anon', 'private']) r[k] += m[k];
   }
   return by;
 }
@@ -400,6 +402,7 @@ async function benchWorker(kind, agentId, startups) {
 
     // Per-call overhead from the hub's stamps: agent.tool_use → user.tool_result.
     const h = await history(session.id);
+    if (process.env.BENCH_WORKER_DUMP) fs.writeFileSync(`${process.env.BENCH_WORKER_DUMP}.${kind}.json`, JSON.stringify(h));
     const uses = new Map();
     const byTurn = [];
     let turn = -1;
@@ -420,6 +423,7 @@ async function benchWorker(kind, agentId, startups) {
       }
       const us = xs.map((x) => x.us).sort((a, b) => a - b);
       Object.assign(r.phases[ph.name], {
+        samples_us: xs.map((x) => x.us),
         n: us.length, p50_us: pct(us, 50), p99_us: pct(us, 99), max_us: us.at(-1),
         mean_us: us.reduce((a, b) => a + b, 0) / us.length,
       });
@@ -494,6 +498,8 @@ function report(res) {
   const ci = role(c?.idle_mem, 'worker'), si = role(s?.idle_mem, 'worker');
   lines.push(row(['worker memory, idle (polling, no session)', memCell(ci), memCell(si), ratio(ci?.pss, si?.pss),
     'C RSS ≤ 5 MB', ci ? (ci.rss <= 5e6 ? '**met**' : '**not met**') : '']));
+  const anon = (m) => (m ? `${mb(m.private)} private, ${mb(m.anon)} anonymous` : '');
+  lines.push(row(['… of the idle RSS', anon(ci), anon(si), '', '', '']));
   lines.push(row(['… worker CPU while idle', c ? `${c.idle_cpu_pct.toFixed(2)}% of a core` : '', s ? `${s.idle_cpu_pct.toFixed(2)}% of a core` : '', '', '', '']));
   const per = (m, n) => (m ? `${memCell(m)}${n > 1 ? ` over ${m.n}` : ''}` : '—');
   for (const [label, key] of [['worker memory, 1 session', 'worker'], ['… its runner', 'runner'], ['… its bash', 'bash']]) {
