@@ -277,16 +277,17 @@ static void test_glob(void **state)
 
     /* node_modules named in the pattern is pruned only when the same
      * relative path exists under the process's cwd, as in Node. */
-    char p[4096], cwd[] = "/tmp/al-glob-cwd-XXXXXX";
+    char cwd[] = "/tmp/al-glob-cwd-XXXXXX";
     _cleanup_close_ int old = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    snprintf(p, sizeof(p), "%s/node_modules", g_root);
+    _cleanup_free_ char *p = al_xasprintf("%s/node_modules", g_root);
     assert_int_equal(mkdir(p, 0755), 0);
     put("node_modules/i.js", "x");
     _cleanup_free_ char *nm = al_xasprintf("%s/node_modules/i.js", g_root);
     call(al_tool_glob, "{\"pattern\":\"node_modules/i.js\"}", false, nm);
     call(al_tool_glob, "{\"pattern\":\"**/i.js\"}", false, "no matches");
     assert_non_null(mkdtemp(cwd));
-    snprintf(p, sizeof(p), "%s/node_modules", cwd);
+    free(p);
+    p = al_xasprintf("%s/node_modules", cwd);
     assert_int_equal(mkdir(p, 0755), 0);
     assert_int_equal(chdir(cwd), 0);
     call(al_tool_glob, "{\"pattern\":\"node_modules/i.js\"}", false, "no matches");
