@@ -31,6 +31,7 @@ struct wk_call {
     long timeout_ms;
     int max_retries;
     size_t max_response;
+    bool no_parse;
     int attempt;
     struct al_curl_xfer *x;
     struct event *retry_timer;
@@ -199,7 +200,7 @@ static void on_done(int err, long status, const char *body, size_t len, void *ud
 
     struct wk_resp resp = { .err = err, .status = status, .body = body, .len = len };
     json_t *j = NULL;
-    if (err == 0 && len > 0)
+    if (err == 0 && len > 0 && (!c->no_parse || status < 200 || status > 299))
         j = json_loadb(body, len, JSON_DECODE_ANY, NULL);
     resp.json = j;
     al_log(AL_DEBUG, "API call finished", AL_STR("method", c->method), AL_STR("url", c->url),
@@ -268,6 +269,7 @@ struct wk_call *wk_call(struct worker *w, const struct wk_call_opts *o, wk_done_
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT;
     c->max_retries = o->max_retries < 0 ? 2 : o->max_retries;
     c->max_response = o->max_response;
+    c->no_parse = o->no_parse;
     c->done = done;
     c->ud = ud;
     if (o->body && !c->body) {

@@ -326,6 +326,7 @@ static void on_session(const struct wk_resp *r, void *ud)
     it->call = NULL;
     if (r->err < 0 || r->status != 200 || !json_is_object(r->json)) {
         _cleanup_free_ char *why = wk_resp_describe(r);
+        it->failed = true;
         al_log(AL_ERROR, "work item failed", AL_STR("work_id", it->work_id), AL_STR("error", why));
         teardown(it);
         return;
@@ -340,6 +341,7 @@ static void on_session(const struct wk_resp *r, void *ud)
     }
     e = make_dirs(it);
     if (e < 0) {
+        it->failed = true;
         al_log_errno(AL_ERROR, e, "work item failed: cannot create the session directories",
                      AL_STR("work_id", it->work_id));
         teardown(it);
@@ -347,6 +349,7 @@ static void on_session(const struct wk_resp *r, void *ud)
     }
     it->runner = wk_runner_start(it->w, it->session_id, it->workdir, it->outputs);
     if (!it->runner) {
+        it->failed = true;
         al_log(AL_ERROR, "work item failed: cannot start the tool runner", AL_STR("work_id", it->work_id));
         teardown(it);
         return;
@@ -497,18 +500,20 @@ void wk_item_start(struct worker *w, json_t *work)
         }
         free(base);
     } else {
-        if (secret && *secret)
+        if (secret && *secret && w->cfg.environment_key)
             al_log(AL_WARN, "work item carried a secret payload but no sessions token could be extracted; "
                             "falling back to the environment key", AL_STR("work_id", it->work_id));
         it->cred = w->cfg.environment_key ? al_xstrdup(w->cfg.environment_key) : NULL;
     }
     if (!safe_id(it->work_id) || !safe_id(it->env_id)) {
+        it->failed = true;
         al_log(AL_ERROR, "malformed work item: bad id; dropping it", AL_STR("work_id", it->work_id));
         it->phase = PH_DONE;
         event_active(it->defer, EV_TIMEOUT, 0);
         return;
     }
     if (!it->cred) {
+        it->failed = true;
         al_log(AL_ERROR, "work item failed: no sessions token and no environment key", AL_STR("work_id", it->work_id));
         it->phase = PH_DONE;
         event_active(it->defer, EV_TIMEOUT, 0);
@@ -524,6 +529,7 @@ void wk_item_start(struct worker *w, json_t *work)
         return;
     }
     if (!safe_id(it->session_id)) {
+        it->failed = true;
         al_log(AL_ERROR, "malformed work item: bad session id", AL_STR("work_id", it->work_id));
         it->phase = PH_CLEANUP;
         event_active(it->defer, EV_TIMEOUT, 0);

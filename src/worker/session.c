@@ -288,9 +288,14 @@ static void on_sent(const struct wk_resp *r, void *ud)
     }
     _cleanup_free_ char *why = wk_resp_describe(r);
     int64_t remaining = s->retry_window_ms - (al_mono_us() - s->send_start_us) / 1000;
-    if (!s->stopping && !(r->err == 0 && wk_fatal_4xx(r->status)) && remaining > 0) {
+    /* While draining, retries go on (the drain's deadline ends them) but
+     * no wait is longer than a second. */
+    bool may_retry = !s->stopping || (s->drain && !s->cancel_sent);
+    if (may_retry && !(r->err == 0 && wk_fatal_4xx(r->status)) && remaining > 0) {
         int64_t wait = AL_MIN(wk_backoff_ms(s->send_attempt - 1, SEND_BACKOFF_START_MS, SEND_BACKOFF_CAP_MS),
                               remaining);
+        if (s->stopping)
+            wait = AL_MIN(wait, 1000);
         al_log(AL_WARN, "tool result send failed; retrying", AL_STR("tool_use_id", id),
                AL_I64("attempt", s->send_attempt), AL_I64("backoff_ms", wait), AL_STR("error", why));
         struct timeval tv = { .tv_sec = wait / 1000, .tv_usec = (wait % 1000) * 1000 };
@@ -309,7 +314,7 @@ static void send_result(struct wk_session *s)
 
     s->send_attempt++;
     struct wk_call_opts o = { .method = "POST", .url = url, .bearer = s->it->cred, .body = body,
-                              .helper = HELPER, .max_retries = -1 };
+                              .helper = HELPER, .max_retries = -1, .no_parse = true };
     s->send_call = wk_call(s->w, &o, on_sent, s);
     json_decref(body);
     if (!s->send_call) {
@@ -678,6 +683,21 @@ static void on_stream_open(long status, void *ud)
     list_page(s, NULL);
 }
 
+static bool needs_body(const char *name)
+{
+    static const char *const full[] = {
+        "agent.tool_use", "agent.custom_tool_use", "user.tool_confirmation", "user.tool_result",
+        "user.custom_tool_result", "session.status_idle", "session.thread_status_terminated",
+    };
+
+    for (size_t i = 0; i < AL_ELEMENTSOF(full); i++)
+        if (!strcmp(name, full[i]))
+            return true;
+    /* Unknown names are parsed: the JSON type decides, as in the SDK. */
+    return strncmp(name, "user.", 5) && strncmp(name, "agent.", 6) && strncmp(name, "span.", 5) &&
+           strncmp(name, "session.", 8);
+}
+
 static int on_stream_event(const char *name, const char *data, size_t len, void *ud)
 {
     struct wk_session *s = ((struct stream_ref *) ud)->s;
@@ -691,10 +711,17 @@ static int on_stream_event(const char *name, const char *data, size_t len, void 
         al_log(AL_WARN, "event stream reported an error", AL_STR("session_id", sid(s)));
         return -EPROTO;
     }
-    ev = json_loadb(data, len, 0, NULL);
+    /* Only these events' contents matter here (§5.4); for the rest the type
+     * is enough (the idle clock), so their bodies, a whole user turn or the
+     * results this worker posted itself, are not parsed. The hub names each
+     * frame after its event's type (§5.3). */
+    if (!needs_body(name))
+        ev = json_pack("{s:s}", "type", name);
+    else
+        ev = json_loadb(data, len, 0, NULL);
     if (!json_is_object(ev)) {
         json_decref(ev);
-        al_log(AL_WARN, "malformed event on the stream", AL_STR("session_id", sid(s)), AL_STR("event", name));
+        al_log(AL_WARN, "malformed event on the stream", AL_STR("session_id", sid(s)), AL_STR("sse_event", name));
         return -EBADMSG;
     }
     s->backoff_ms = STREAM_BACKOFF_START_MS;
@@ -865,9 +892,12 @@ static void on_drain_timer(evutil_socket_t fd, short what, void *ud)
 
     al_log(AL_WARN, "drain timeout exceeded", AL_STR("session_id", sid(s)));
     s->cancel_sent = true;
-    if (s->send_call) {
+    if (!s->busy)
+        return;
+    if (s->result) {                     /* posting, or waiting to retry */
         wk_call_cancel(s->send_call);
         s->send_call = NULL;
+        evtimer_del(s->send_timer);
         call_finished(s);
     } else if (s->it->runner) {
         wk_runner_cancel_current(s->it->runner);
@@ -903,6 +933,10 @@ void wk_session_stop(struct wk_session *s, bool drain)
     if (s->stream)
         al_curl_cancel(s->stream);       /* its done fires later and calls maybe_end */
     if (s->busy) {
+        if (drain && s->result && !s->send_call) {
+            evtimer_del(s->send_timer);  /* waiting to retry: try now */
+            send_result(s);
+        }
         if (drain) {
             int64_t us = s->w->cfg.drain_us;
             struct timeval tv = { .tv_sec = us / 1000000, .tv_usec = us % 1000000 };

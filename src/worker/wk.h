@@ -82,6 +82,7 @@ struct wk_call_opts {
     int max_retries;             /* -1 = the SDK's 2 */
     const char *accept;          /* Accept header; NULL = application/json */
     bool no_beta;                /* skills calls: the SDK sends no anthropic-beta */
+    bool no_parse;               /* only the status matters: leave the body unparsed */
     size_t max_response;
 };
 
@@ -191,6 +192,7 @@ struct wk_item {
     struct wk_runner *runner;
     struct wk_session *sess;
     struct event *defer;
+    bool failed;                 /* `worker run` exits 1 */
 };
 
 TAILQ_HEAD(wk_items, wk_item);

@@ -88,6 +88,8 @@ void wk_worker_item_done(struct worker *w, struct wk_item *it)
 {
     TAILQ_REMOVE(&w->items, it, link);
     w->n_items--;
+    if (w->one_shot && it->failed)
+        w->exit_code = 1;
     wk_item_free(it);
     if (w->one_shot || w->draining) {
         maybe_exit(w);
@@ -251,6 +253,15 @@ static void on_poll(const struct wk_resp *r, void *ud)
         w->ready_sent = true;
         if (w->cfg.ready_fd >= 0)
             al_ready_notify((int) w->cfg.ready_fd, w->cfg.base_url);
+    }
+    if (r->status == 200 && (r->len == 0 || !r->json)) {
+        /* The SDK counts an empty or non-JSON 200 as a failed poll. */
+        int64_t wait = wk_backoff_ms(w->poll_attempt, POLL_BACKOFF_BASE, POLL_BACKOFF_CAP);
+        al_log(AL_WARN, "poll failed, backing off", AL_STR("error", r->len ? "response is not JSON" : "empty response"),
+               AL_I64("backoff_ms", wait));
+        w->poll_attempt++;
+        poll_after(w, wait);
+        return;
     }
     if (!r->json || json_is_null(r->json)) {
         idle_log(w);
@@ -599,11 +610,16 @@ int al_worker_main(int argc, char **argv)
             worker_free(&w);
             return 2;
         }
-        if (!w.cfg.environment_key && !secret) {
-            fprintf(stderr, "airlock worker run: an environment key is required when there is no work secret\n");
+        _cleanup_free_ char *tok = wk_secret_sessions_token(secret);
+        if (!w.cfg.environment_key && !tok) {
+            fprintf(stderr, "airlock worker run: an environment key is required: %s (set ANTHROPIC_ENVIRONMENT_KEY "
+                            "or --environment-key-file)\n",
+                    secret ? "the work secret carries no usable sessions token" : "there is no work secret");
             worker_free(&w);
             return 2;
         }
+        if (tok)
+            explicit_bzero(tok, strlen(tok));
         w.one_shot = true;
         w.cfg.max_sessions = 1;
         work = json_pack("{s:s, s:s, s:s?, s:{s:s, s:s}}", "id", wid, "environment_id", w.cfg.environment_id,
