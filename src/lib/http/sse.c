@@ -154,9 +154,21 @@ int al_sse_reader_feed(struct al_sse_reader *r, const char *buf, size_t len, al_
                 return ret;
             continue;
         }
-        if (grow(&r->line, &r->line_cap, r->line_len + 1) < 0)
+        /* The rest of the line, up to the next CR or LF, in one copy. */
+        const char *p = buf + i;
+        size_t n = len - i;
+        const char *nl = memchr(p, '\n', n);
+        size_t span = nl ? (size_t) (nl - p) : n;
+        const char *cr = memchr(p, '\r', span);
+        if (cr)
+            span = (size_t) (cr - p);
+        if (!r->bom_checked)
+            span = 1;                   /* still deciding about a BOM: byte by byte */
+        if (grow(&r->line, &r->line_cap, r->line_len + span) < 0)
             return -EMSGSIZE;
-        r->line[r->line_len++] = c;
+        memcpy(r->line + r->line_len, p, span);
+        r->line_len += span;
+        i += span - 1;
     }
     return 0;
 }
