@@ -7,8 +7,8 @@
  * through symlinked directories but a following segment lists them; a
  * directory a pattern names literally is entered even when it is a
  * symlink. The SDK's exclude hook (".git", "node_modules") prunes what "**"
- * lists, and a path a pattern names only when the same relative path
- * exists under the process's cwd (see excluded()). Deliberate difference:
+ * lists, and a path a pattern names only when it exists under the root
+ * (see excluded()). Deliberate difference:
  * we stop after 1,000,000 directory entries read or when cancelled,
  * which Node does not (its cap only counts yielded entries). */
 #include <dirent.h>
@@ -200,7 +200,12 @@ static void result(struct walker *w, const char *rel, enum ftype t)
  * SDK runs from a package directory (one with node_modules), ".git/config"
  * when it runs from a repository, "sub/node_modules/x" hardly ever. We ask
  * the same question of our own cwd, which is the worker's. */
-static bool excluded(const char *path)
+/* Node's fs.glob looks a directory it is about to enter up with lstat on the
+ * root-relative path, so against the process's cwd, and only then asks the
+ * SDK's exclude hook. With the worker running in its workdir (the `ant`
+ * CLI's default) that is the root; we always look under the root, so the
+ * rule does not depend on where the runner happens to run. */
+static bool excluded(const struct walker *w, const char *path)
 {
     const char *base = strrchr(path, '/');
     struct stat st;
@@ -208,12 +213,15 @@ static bool excluded(const char *path)
     base = base ? base + 1 : path;
     if (strcmp(base, ".git") != 0 && strcmp(base, "node_modules") != 0)
         return false;
-    return fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (path[0] == '/')
+        return lstat(path, &st) == 0;
+    _cleanup_free_ char *abs = al_xasprintf("%s/%s", w->root, path);
+    return lstat(abs, &st) == 0;
 }
 
 static void add_subpattern(struct walker *w, const char *path, struct gpat *g)
 {
-    if (excluded(path)) {
+    if (excluded(w, path)) {
         free(g);
         return;
     }

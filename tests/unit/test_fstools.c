@@ -275,27 +275,16 @@ static void test_glob(void **state)
     call(al_tool_glob, "{\"pattern\":\"a/+(b|c)/@(y).js\"}", false, want);
     call(al_tool_glob, "{\"pattern\":\"a/b/!(y).js\"}", false, "no matches");
 
-    /* node_modules named in the pattern is pruned only when the same
-     * relative path exists under the process's cwd, as in Node. */
-    char cwd[] = "/tmp/al-glob-cwd-XXXXXX";
-    _cleanup_close_ int old = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* .git and node_modules are pruned, named literally or reached by
+     * "**", wherever the runner's cwd is (Node checks under its cwd; we
+     * check under the root, as when the worker runs in its workdir). */
     _cleanup_free_ char *p = al_xasprintf("%s/node_modules", g_root);
     assert_int_equal(mkdir(p, 0755), 0);
     put("node_modules/i.js", "x");
-    _cleanup_free_ char *nm = al_xasprintf("%s/node_modules/i.js", g_root);
-    call(al_tool_glob, "{\"pattern\":\"node_modules/i.js\"}", false, nm);
-    call(al_tool_glob, "{\"pattern\":\"**/i.js\"}", false, "no matches");
-    assert_non_null(mkdtemp(cwd));
-    free(p);
-    p = al_xasprintf("%s/node_modules", cwd);
-    assert_int_equal(mkdir(p, 0755), 0);
-    assert_int_equal(chdir(cwd), 0);
     call(al_tool_glob, "{\"pattern\":\"node_modules/i.js\"}", false, "no matches");
     call(al_tool_glob, "{\"pattern\":\"node_modules/*\"}", false, "no matches");
+    call(al_tool_glob, "{\"pattern\":\"**/i.js\"}", false, "no matches");
     call(al_tool_glob, "{\"pattern\":\"y.js\",\"path\":\"a/b\"}", false, want);
-    assert_int_equal(fchdir(old), 0);
-    assert_int_equal(rmdir(p), 0);
-    assert_int_equal(rmdir(cwd), 0);
 
     struct al_glob_set s = { 0 };
     _cleanup_free_ char *err = NULL;

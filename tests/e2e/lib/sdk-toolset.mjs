@@ -28,6 +28,20 @@ function toWire(outcome) {
   throw new Error(`sdk-toolset: unexpected tool content ${JSON.stringify(content).slice(0, 200)}`);
 }
 
+// Node's fs.glob consults the process's cwd for its exclude check (see
+// src/sandbox/glob.c excluded()), so glob calls run one at a time with the
+// process in the session's workdir, as under the `ant` CLI (workdir ".").
+let globLock = Promise.resolve();
+function inWorkdir(workdir, fn) {
+  const run = globLock.then(async () => {
+    const old = process.cwd();
+    process.chdir(workdir);
+    try { return await fn(); } finally { process.chdir(old); }
+  });
+  globLock = run.catch(() => {});
+  return run;
+}
+
 // sdkToolset({ workdir, ...ctx }) -> { tools, start(name, input) -> { abort(), result },
 //   call(name, input), close() }
 // A name the toolset lacks throws: the SDK leaves such a call pending, so
@@ -45,7 +59,8 @@ export function sdkToolset(ctx) {
       // 120 s timer is not reproduced; no corpus call comes near it).
       const ctrl = new AbortController();
       const ev = { type: 'agent.tool_use', id: `sevt_parity_${++seq}`, name, input };
-      const result = runRunnableTool(tool, input, { toolUse: ev, toolUseBlock: ev, signal: ctrl.signal }).then(toWire);
+      const go = () => runRunnableTool(tool, input, { toolUse: ev, toolUseBlock: ev, signal: ctrl.signal }).then(toWire);
+      const result = name === 'glob' ? inWorkdir(ctx.workdir, go) : go();
       return { abort: () => ctrl.abort(), result };
     },
     call(name, input) {
