@@ -6,12 +6,9 @@
  * every event goes through one task queue, and a task that runs a tool holds
  * the queue until its result is posted, as the SDK holds its stream. The
  * stream itself keeps being read meanwhile, so nothing backs up on the hub.
- *
- * Confirmation gating fails closed (only an explicit allow releases an "ask"
- * call; a server-side deny wins), calls of terminated threads are dropped,
- * unknown tool names are left pending for their owner, and the idle clock
- * stops the session maxIdle after a turn-ending idle (§8.4). Log lines use
- * the SDK's own messages so that operators can search for either. */
+ * What happens to each event, and the calls themselves, is session_call.c.
+ * Log lines use the SDK's own messages so that operators can search for
+ * either. */
 #include <errno.h>
 #include <string.h>
 
@@ -22,175 +19,14 @@
 #include "../lib/base/map.h"
 #include "../lib/base/util.h"
 #include "../lib/http/curl_ev.h"
-#include "wk.h"
+#include "session-internal.h"
 
 #define STREAM_BACKOFF_START_MS 500
 #define STREAM_BACKOFF_CAP_MS   10000
-#define TOOL_TIMEOUT_MS         120000
-#define TOOL_KILL_MS            10000     /* after the cancel, before the runner is killed */
-#define SEND_BACKOFF_START_MS   1000
-#define SEND_BACKOFF_CAP_MS     30000
 #define SEND_RETRY_WINDOW_MS    (5 * 60000)
 #define LIST_LIMIT              "1000"
-#define HELPER                  "environments-worker, session-tool-runner"
 
-static const char *const builtin_tools[] = { "bash", "read", "write", "edit", "glob", "grep" };
-
-struct wk_session {
-    struct wk_item *it;
-    struct worker *w;
-
-    struct al_curl_xfer *stream;
-    struct stream_ref *stream_ref;
-    json_t *buffered;            /* stream events held during reconcile */
-    struct wk_call *list_call;
-    json_t *history;             /* events listed so far */
-    struct event *reconnect;
-    int64_t backoff_ms;
-
-    json_t *tasks;               /* [{k, ev...}] handled one at a time */
-    struct event *pump_ev;
-
-    struct al_map *seen, *answered, *verdicts, *awaiting, *dead_threads;
-
-    /* idle clock */
-    struct event *idle_timer;
-    struct al_map *blockers;
-
-    /* the call in flight */
-    json_t *cur;                 /* the tool event */
-    json_t *result;              /* the result event to post */
-    struct wk_call *send_call;
-    struct event *send_timer, *tool_timer;
-    int64_t send_start_us;
-    int64_t retry_window_ms;
-    struct event *drain_timer;
-    int send_attempt;
-
-    bool reconciling;            /* stream up, history not read yet: buffer */
-    bool busy;                   /* a task holds the queue */
-    bool history_read;
-    bool idle_armed, arm_pending, idle_may_be_stale;
-    bool cur_allow;              /* dispatched by an allow verdict */
-    bool cancel_sent;
-    bool stopping, drain, ended;
-};
-
-static void pump(struct wk_session *s);
 static void connect_stream(struct wk_session *s);
-static void maybe_end(struct wk_session *s);
-
-static const char *sid(const struct wk_session *s)
-{
-    return s->it->session_id;
-}
-
-static const char *ev_str(const json_t *ev, const char *k)
-{
-    return json_string_value(json_object_get(ev, k));
-}
-
-static void set_add(struct al_map *m, const char *k)
-{
-    if (k && !al_map_get(m, k))
-        al_map_put(m, k, (void *) 1);
-}
-
-static bool set_has(const struct al_map *m, const char *k)
-{
-    return k && al_map_get(m, k) != NULL;
-}
-
-/* --- idle clock ---------------------------------------------------------- */
-
-static bool ends_turn(const json_t *ev)
-{
-    const char *t = ev_str(ev, "type");
-    if (!t || strcmp(t, "session.status_idle") != 0)
-        return false;
-    const char *r = json_string_value(json_object_get(json_object_get(ev, "stop_reason"), "type"));
-    return !r || strcmp(r, "requires_action") != 0;
-}
-
-static bool idle_neutral(const json_t *ev)
-{
-    const char *t = ev_str(ev, "type");
-    return t && (!strcmp(t, "user.tool_confirmation") || !strcmp(t, "session.thread_status_terminated"));
-}
-
-static void idle_disarm(struct wk_session *s)
-{
-    s->arm_pending = false;
-    if (s->idle_armed) {
-        evtimer_del(s->idle_timer);
-        s->idle_armed = false;
-    }
-}
-
-static void idle_arm(struct wk_session *s)
-{
-    int64_t ms = s->w->cfg.max_idle_us / 1000;
-
-    if (ms <= 0)
-        return;
-    if (al_map_size(s->blockers) > 0) {
-        s->arm_pending = true;
-        return;
-    }
-    s->arm_pending = false;
-    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-    evtimer_add(s->idle_timer, &tv);
-    s->idle_armed = true;
-}
-
-static void idle_note_event(struct wk_session *s, const json_t *ev)
-{
-    const char *t = ev_str(ev, "type");
-
-    if (s->idle_may_be_stale && t && !strcmp(t, "session.thread_status_terminated"))
-        idle_disarm(s);
-    if (idle_neutral(ev))
-        return;
-    s->idle_may_be_stale = false;
-    if (ends_turn(ev))
-        idle_arm(s);
-    else
-        idle_disarm(s);
-}
-
-static void idle_block(struct wk_session *s, const char *id)
-{
-    set_add(s->blockers, id);
-    if (s->idle_armed) {
-        s->arm_pending = true;
-        evtimer_del(s->idle_timer);
-        s->idle_armed = false;
-    }
-}
-
-static void idle_unblock(struct wk_session *s, const char *id)
-{
-    al_map_remove(s->blockers, id);
-    if (al_map_size(s->blockers) == 0 && s->arm_pending)
-        idle_arm(s);
-}
-
-static void idle_abandon(struct wk_session *s, const char *id)
-{
-    if (s->idle_may_be_stale)
-        idle_disarm(s);
-    idle_unblock(s, id);
-}
-
-static void on_idle(evutil_socket_t fd, short what, void *ud)
-{
-    struct wk_session *s = ud;
-
-    s->idle_armed = false;
-    al_log(AL_INFO, "session idle after its turn ended; stopping", AL_STR("component", "session-tool-runner"),
-           AL_STR("session_id", sid(s)), AL_I64("max_idle_ms", s->w->cfg.max_idle_us / 1000));
-    wk_session_stop(s, false);
-}
 
 /* --- tasks ---------------------------------------------------------------- */
 
@@ -202,328 +38,7 @@ static void push_task(struct wk_session *s, const char *kind, json_t *ev)
 
 static void on_pump(evutil_socket_t fd, short what, void *ud)
 {
-    pump(ud);
-}
-
-/* --- terminated threads and confirmations --------------------------------- */
-
-static bool in_dead_thread(const struct wk_session *s, const json_t *ev)
-{
-    const char *th = ev_str(ev, "session_thread_id");
-    return th && *th && set_has(s->dead_threads, th);
-}
-
-struct release_ctx {
-    struct wk_session *s;
-};
-
-static bool release_dead(const char *key, void *value, void *ud)
-{
-    struct wk_session *s = ud;
-    json_t *held = value;
-
-    if (!in_dead_thread(s, held))
-        return false;
-    al_log(AL_INFO, "session thread terminated; not executing", AL_STR("component", "session-tool-runner"),
-           AL_STR("session_id", sid(s)), AL_STR("session_thread_id", ev_str(held, "session_thread_id")),
-           AL_STR("tool", ev_str(held, "name")), AL_STR("tool_use_id", key));
-    idle_abandon(s, key);
-    json_decref(held);
-    return true;
-}
-
-static void release_dead_holds(struct wk_session *s)
-{
-    al_map_sweep(s->awaiting, release_dead, s);
-}
-
-/* --- executing one call --------------------------------------------------- */
-
-static bool is_builtin(const char *name)
-{
-    for (size_t i = 0; name && i < AL_ELEMENTSOF(builtin_tools); i++)
-        if (!strcmp(name, builtin_tools[i]))
-            return true;
-    return false;
-}
-
-static void call_finished(struct wk_session *s)
-{
-    const char *id = ev_str(s->cur, "id");
-
-    if (s->cur_allow && id)
-        idle_unblock(s, id);
-    if (s->tool_timer)
-        evtimer_del(s->tool_timer);
-    json_decref(s->cur);
-    json_decref(s->result);
-    s->cur = s->result = NULL;
-    s->cur_allow = false;
-    s->cancel_sent = false;
-    s->busy = false;
-    if (s->stopping)
-        maybe_end(s);
-    else
-        pump(s);
-}
-
-static void send_result(struct wk_session *s);
-
-static void on_send_timer(evutil_socket_t fd, short what, void *ud)
-{
-    send_result(ud);
-}
-
-static void on_sent(const struct wk_resp *r, void *ud)
-{
-    struct wk_session *s = ud;
-    const char *id = ev_str(s->cur, "id");
-
-    s->send_call = NULL;
-    if (r->err == 0 && r->status >= 200 && r->status < 300) {
-        set_add(s->answered, id);
-        s->w->results_posted++;
-        call_finished(s);
-        return;
-    }
-    _cleanup_free_ char *why = wk_resp_describe(r);
-    int64_t remaining = s->retry_window_ms - (al_mono_us() - s->send_start_us) / 1000;
-    /* While draining, retries go on (the drain's deadline ends them) but
-     * no wait is longer than a second. */
-    bool may_retry = !s->stopping || (s->drain && !s->cancel_sent);
-    if (may_retry && !(r->err == 0 && wk_fatal_4xx(r->status)) && remaining > 0) {
-        int64_t wait = AL_MIN(wk_backoff_ms(s->send_attempt - 1, SEND_BACKOFF_START_MS, SEND_BACKOFF_CAP_MS),
-                              remaining);
-        if (s->stopping)
-            wait = AL_MIN(wait, 1000);
-        al_log(AL_WARN, "tool result send failed; retrying", AL_STR("tool_use_id", id),
-               AL_I64("attempt", s->send_attempt), AL_I64("backoff_ms", wait), AL_STR("error", why));
-        struct timeval tv = { .tv_sec = wait / 1000, .tv_usec = (wait % 1000) * 1000 };
-        evtimer_add(s->send_timer, &tv);
-        return;
-    }
-    al_log(AL_ERROR, "failed to send tool result", AL_STR("tool_use_id", id), AL_I64("attempts", s->send_attempt),
-           AL_STR("error", why));
-    call_finished(s);
-}
-
-static void send_result(struct wk_session *s)
-{
-    _cleanup_free_ char *url = wk_url(s->it->api_base, "/v1/sessions/%s/events", sid(s));
-    json_t *body = json_pack("{s:[O]}", "events", s->result);
-
-    s->send_attempt++;
-    struct wk_call_opts o = { .method = "POST", .url = url, .bearer = s->it->cred, .body = body,
-                              .helper = HELPER, .max_retries = -1, .no_parse = true };
-    s->send_call = wk_call(s->w, &o, on_sent, s);
-    json_decref(body);
-    if (!s->send_call) {
-        struct wk_resp r = { .err = -EINVAL };
-        on_sent(&r, s);
-    }
-}
-
-static void on_tool_reply(const struct wk_runner_reply *rep, void *ud)
-{
-    struct wk_session *s = ud;
-    const char *type = ev_str(s->cur, "type");
-    bool custom = type && !strcmp(type, "agent.custom_tool_use");
-    bool is_error;
-    json_t *text;
-
-    if (rep->err == -ECANCELED && s->stopping) {
-        call_finished(s);                /* the item is going away: nothing to post */
-        return;
-    }
-    if (rep->err < 0) {
-        is_error = true;
-        text = json_string("Error: the tool runner exited unexpectedly");
-        /* The session gets a fresh runner on its next call. */
-        struct wk_runner *dead = s->it->runner;
-        s->it->runner = NULL;
-        wk_runner_close(dead);
-    } else {
-        is_error = rep->is_error;
-        text = rep->len > 0 ? json_stringn(rep->text, rep->len) : json_string("(no output)");
-        if (!text)
-            text = json_string("Error: the tool produced a result that is not valid UTF-8");
-    }
-    s->w->tools_run++;
-    if (s->stopping && (!s->drain || s->cancel_sent)) {
-        /* Aborted by the runner's end, as the SDK's abort signal: no post. */
-        json_decref(text);
-        call_finished(s);
-        return;
-    }
-    s->result = json_pack("{s:s, s:s, s:b, s:[{s:s, s:o}]}", "type", custom ? "user.custom_tool_result" : "user.tool_result",
-                          custom ? "custom_tool_use_id" : "tool_use_id", ev_str(s->cur, "id"), "is_error", is_error,
-                          "content", "type", "text", "text", text);
-    s->send_attempt = 0;
-    s->send_start_us = al_mono_us();
-    send_result(s);
-}
-
-static void on_tool_timer(evutil_socket_t fd, short what, void *ud)
-{
-    struct wk_session *s = ud;
-
-    if (!s->it->runner)
-        return;
-    if (!s->cancel_sent) {
-        s->cancel_sent = true;
-        wk_runner_cancel_current(s->it->runner);
-        struct timeval tv = { TOOL_KILL_MS / 1000, 0 };
-        evtimer_add(s->tool_timer, &tv);
-        return;
-    }
-    al_log(AL_ERROR, "tool runner did not answer a cancelled call; killing it", AL_STR("session_id", sid(s)));
-    struct wk_runner *stuck = s->it->runner;
-    s->it->runner = NULL;
-    wk_runner_close(stuck);             /* the pending reply fires with -ECANCELED */
-}
-
-/* Runs ev (already routed and allowed). Returns true when it holds the queue. */
-static bool execute(struct wk_session *s, json_t *ev, bool allow)
-{
-    const char *id = ev_str(ev, "id");
-    const char *name = ev_str(ev, "name");
-
-    if (set_has(s->answered, id))
-        return false;
-    al_log(AL_INFO, "executing tool", AL_STR("component", "session-tool-runner"), AL_STR("session_id", sid(s)),
-           AL_STR("tool", name), AL_STR("tool_use_id", id));
-    if (!is_builtin(name)) {
-        al_log(AL_INFO, "tool not owned by this runner; leaving the tool_use_id pending for its owner",
-               AL_STR("component", "session-tool-runner"), AL_STR("session_id", sid(s)), AL_STR("tool", name),
-               AL_STR("tool_use_id", id));
-        if (allow)
-            idle_disarm(s);
-        return false;
-    }
-    if (!s->it->runner) {
-        s->it->runner = wk_runner_start(s->w, sid(s), s->it->workdir, s->it->outputs);
-    }
-    s->cur = json_incref(ev);
-    s->cur_allow = allow;
-    s->busy = true;
-    struct timeval tv = { TOOL_TIMEOUT_MS / 1000, 0 };
-    evtimer_add(s->tool_timer, &tv);
-    if (!s->it->runner) {
-        struct wk_runner_reply rep = { .err = -ECHILD };
-        on_tool_reply(&rep, s);
-        return true;
-    }
-    json_t *input = json_object_get(ev, "input");
-    wk_runner_tool(s->it->runner, name, json_is_object(input) ? input : NULL, on_tool_reply, s);
-    return true;
-}
-
-static bool apply_verdict(struct wk_session *s, json_t *ev, const char *verdict)
-{
-    const char *id = ev_str(ev, "id");
-    json_t *held = al_map_remove(s->awaiting, id);
-    bool was_held = held != NULL;
-
-    json_decref(held);
-    if (verdict && !strcmp(verdict, "allow")) {
-        al_log(AL_INFO, "tool call confirmed", AL_STR("component", "session-tool-runner"),
-               AL_STR("session_id", sid(s)), AL_STR("tool", ev_str(ev, "name")), AL_STR("tool_use_id", id));
-        if (!was_held)
-            idle_block(s, id);
-        if (execute(s, ev, true))
-            return true;
-        idle_unblock(s, id);
-        return false;
-    }
-    if (was_held)
-        idle_unblock(s, id);
-    set_add(s->answered, id);
-    al_log(AL_INFO, "tool call denied; not executing", AL_STR("component", "session-tool-runner"),
-           AL_STR("session_id", sid(s)), AL_STR("tool", ev_str(ev, "name")), AL_STR("tool_use_id", id));
-    return false;
-}
-
-static bool route(struct wk_session *s, json_t *ev)
-{
-    const char *id = ev_str(ev, "id");
-    const char *perm = ev_str(ev, "evaluated_permission");
-    const char *verdict;
-
-    if (in_dead_thread(s, ev)) {
-        al_log(AL_DEBUG, "session thread terminated; not executing", AL_STR("session_id", sid(s)),
-               AL_STR("tool_use_id", id));
-        return false;
-    }
-    verdict = (perm && !strcmp(perm, "deny")) ? "deny" : al_map_get(s->verdicts, id);
-    if (!verdict) {
-        if (!perm || !strcmp(perm, "allow"))
-            return execute(s, ev, false);
-        if (!al_map_get(s->awaiting, id)) {
-            al_log(AL_INFO, "tool call awaiting confirmation; holding", AL_STR("component", "session-tool-runner"),
-                   AL_STR("session_id", sid(s)), AL_STR("tool", ev_str(ev, "name")), AL_STR("tool_use_id", id));
-            al_map_put(s->awaiting, id, json_incref(ev));
-            idle_block(s, id);
-        }
-        return false;
-    }
-    return apply_verdict(s, ev, verdict);
-}
-
-/* Verdicts are kept as static strings: "allow" or anything else (deny). */
-static const char *verdict_of(const json_t *ev)
-{
-    const char *r = ev_str(ev, "result");
-    return r && !strcmp(r, "allow") ? "allow" : "deny";
-}
-
-static bool note_confirmation(struct wk_session *s, json_t *ev)
-{
-    const char *id = ev_str(ev, "tool_use_id");
-    const char *v = verdict_of(ev);
-    json_t *held;
-
-    if (!id)
-        return false;
-    al_map_put(s->verdicts, id, (void *) v);
-    held = json_incref(al_map_get(s->awaiting, id));
-    if (!held)
-        return false;
-    bool hold = apply_verdict(s, held, v);
-    json_decref(held);
-    return hold;
-}
-
-/* --- stream events -------------------------------------------------------- */
-
-/* Returns true when the task holds the queue. */
-static bool handle_stream_event(struct wk_session *s, json_t *ev)
-{
-    const char *t = ev_str(ev, "type");
-
-    idle_note_event(s, ev);
-    if (!t)
-        return false;
-    if (!strcmp(t, "agent.tool_use") || !strcmp(t, "agent.custom_tool_use")) {
-        const char *id = ev_str(ev, "id");
-        if (id && !set_has(s->seen, id)) {
-            set_add(s->seen, id);
-            return route(s, ev);
-        }
-    } else if (!strcmp(t, "user.tool_confirmation")) {
-        return note_confirmation(s, ev);
-    } else if (!strcmp(t, "user.tool_result")) {
-        set_add(s->answered, ev_str(ev, "tool_use_id"));
-    } else if (!strcmp(t, "user.custom_tool_result")) {
-        set_add(s->answered, ev_str(ev, "custom_tool_use_id"));
-    } else if (!strcmp(t, "session.thread_status_terminated")) {
-        set_add(s->dead_threads, ev_str(ev, "session_thread_id"));
-        release_dead_holds(s);
-    } else if (!strcmp(t, "session.status_terminated") || !strcmp(t, "session.deleted")) {
-        al_log(AL_INFO, "session terminated", AL_STR("component", "session-tool-runner"),
-               AL_STR("session_id", sid(s)));
-        wk_session_stop(s, false);
-    }
-    return false;
+    wks_pump(ud);
 }
 
 /* --- reconcile ------------------------------------------------------------ */
@@ -550,13 +65,13 @@ static void after_reconcile(struct wk_session *s, json_t *t)
 
     json_array_foreach(pending, i, ev) {
         const char *id = ev_str(ev, "id");
-        if (!set_has(s->answered, id) && !in_dead_thread(s, ev) && !al_map_get(s->awaiting, id))
+        if (!set_has(s->answered, id) && !wks_in_dead_thread(s, ev) && !al_map_get(s->awaiting, id))
             outstanding++;
     }
     if (last_ended && outstanding == 0)
-        idle_arm(s);
+        wks_idle_arm(s);
     else
-        idle_disarm(s);
+        wks_idle_disarm(s);
 }
 
 static void reconciled(struct wk_session *s, bool ok)
@@ -585,31 +100,31 @@ static void reconciled(struct wk_session *s, bool ok)
             } else if (!strcmp(t, "user.tool_confirmation")) {
                 const char *id = ev_str(ev, "tool_use_id");
                 if (id && !set_has(s->answered, id))
-                    al_map_put(s->verdicts, id, (void *) verdict_of(ev));
+                    al_map_put(s->verdicts, id, (void *) wks_verdict_of(ev));
             } else if (!strcmp(t, "session.thread_status_terminated")) {
                 set_add(s->dead_threads, ev_str(ev, "session_thread_id"));
             }
-            if (!idle_neutral(ev))
-                last_ended = ends_turn(ev);
+            if (!wks_idle_neutral(ev))
+                last_ended = wks_ends_turn(ev);
         }
         s->history_read = true;
         s->idle_may_be_stale = false;
-        release_dead_holds(s);
+        wks_release_dead_holds(s);
         json_t *unanswered = json_array();
         json_array_foreach(pending, i, ev) {
             if (!set_has(s->answered, ev_str(ev, "id")))
                 json_array_append(unanswered, ev);
         }
-        idle_disarm(s);
+        wks_idle_disarm(s);
         json_array_foreach(unanswered, i, ev)
-            push_task(s, "route", ev);
+            push_task(s, "wks_route", ev);
         al_map_sweep(s->awaiting, apply_held_verdicts, s);
         json_array_append_new(s->tasks, json_pack("{s:s, s:b, s:o}", "k", "reconciled", "last_ended", last_ended,
                                                   "pending", unanswered));
     } else {
         s->history_read = false;
         s->idle_may_be_stale = true;
-        release_dead_holds(s);
+        wks_release_dead_holds(s);
     }
     json_decref(pending);
     json_array_clear(s->history);
@@ -745,7 +260,7 @@ static void on_stream_done(int err, long status, void *ud)
     s->stream = NULL;
     s->stream_ref = NULL;
     if (s->stopping) {
-        maybe_end(s);
+        wks_maybe_end(s);
         return;
     }
     /* The end is handled in order, after the events before it. */
@@ -815,7 +330,7 @@ static void connect_stream(struct wk_session *s)
 
 /* --- the queue ------------------------------------------------------------ */
 
-static void pump(struct wk_session *s)
+void wks_pump(struct wk_session *s)
 {
     while (!s->busy && !s->stopping && json_array_size(s->tasks) > 0) {
         json_t *t = json_incref(json_array_get(s->tasks, 0));
@@ -824,13 +339,13 @@ static void pump(struct wk_session *s)
         json_t *ev = json_object_get(t, "ev");
 
         if (!strcmp(k, "stream"))
-            (void) handle_stream_event(s, ev);
-        else if (!strcmp(k, "route"))
-            (void) route(s, ev);
+            (void) wks_handle_stream_event(s, ev);
+        else if (!strcmp(k, "wks_route"))
+            (void) wks_route(s, ev);
         else if (!strcmp(k, "verdict")) {
             const char *v = al_map_get(s->verdicts, ev_str(ev, "id"));
             if (v && al_map_get(s->awaiting, ev_str(ev, "id")))
-                (void) apply_verdict(s, ev, v);
+                (void) wks_apply_verdict(s, ev, v);
         } else if (!strcmp(k, "reconciled"))
             after_reconcile(s, t);
         else if (!strcmp(k, "ended"))
@@ -858,10 +373,10 @@ struct wk_session *wk_session_start(struct wk_item *it)
     s->dead_threads = al_map_new();
     s->blockers = al_map_new();
     s->pump_ev = event_new(base, -1, 0, on_pump, s);
-    s->idle_timer = evtimer_new(base, on_idle, s);
+    s->idle_timer = evtimer_new(base, wks_on_idle, s);
     s->reconnect = evtimer_new(base, on_reconnect, s);
-    s->send_timer = evtimer_new(base, on_send_timer, s);
-    s->tool_timer = evtimer_new(base, on_tool_timer, s);
+    s->send_timer = evtimer_new(base, wks_on_send_timer, s);
+    s->tool_timer = evtimer_new(base, wks_on_tool_timer, s);
     s->backoff_ms = STREAM_BACKOFF_START_MS;
     s->retry_window_ms = it->ttl_ms > 0 ? it->ttl_ms : SEND_RETRY_WINDOW_MS;
     al_log(AL_INFO, "session tool runner starting", AL_STR("component", "session-tool-runner"),
@@ -898,7 +413,7 @@ static void on_drain_timer(evutil_socket_t fd, short what, void *ud)
         wk_call_cancel(s->send_call);
         s->send_call = NULL;
         evtimer_del(s->send_timer);
-        call_finished(s);
+        wks_call_finished(s);
     } else if (s->it->runner) {
         wk_runner_cancel_current(s->it->runner);
         struct timeval tv = { TOOL_KILL_MS / 1000, 0 };
@@ -906,7 +421,7 @@ static void on_drain_timer(evutil_socket_t fd, short what, void *ud)
     }
 }
 
-static void maybe_end(struct wk_session *s)
+void wks_maybe_end(struct wk_session *s)
 {
     if (s->ended || s->busy || s->stream)
         return;
@@ -926,16 +441,16 @@ void wk_session_stop(struct wk_session *s, bool drain)
     }
     s->stopping = true;
     s->drain = drain;
-    idle_disarm(s);
+    wks_idle_disarm(s);
     evtimer_del(s->reconnect);
     wk_call_cancel(s->list_call);
     s->list_call = NULL;
     if (s->stream)
-        al_curl_cancel(s->stream);       /* its done fires later and calls maybe_end */
+        al_curl_cancel(s->stream);       /* its done fires later and calls wks_maybe_end */
     if (s->busy) {
         if (drain && s->result && !s->send_call) {
             evtimer_del(s->send_timer);  /* waiting to retry: try now */
-            send_result(s);
+            wks_send_result(s);
         }
         if (drain) {
             int64_t us = s->w->cfg.drain_us;
@@ -945,20 +460,20 @@ void wk_session_stop(struct wk_session *s, bool drain)
         } else if (s->send_call) {
             wk_call_cancel(s->send_call);
             s->send_call = NULL;
-            call_finished(s);
+            wks_call_finished(s);
         } else if (s->result) {
             evtimer_del(s->send_timer);  /* waiting to retry a send */
-            call_finished(s);
+            wks_call_finished(s);
         } else if (s->it->runner) {
             /* The runner answers a cancel at once; one that does not is
-             * killed TOOL_KILL_MS later (on_tool_timer). */
+             * killed TOOL_KILL_MS later (wks_on_tool_timer). */
             s->cancel_sent = true;
             wk_runner_cancel_current(s->it->runner);
             struct timeval tv = { TOOL_KILL_MS / 1000, 0 };
             evtimer_add(s->tool_timer, &tv);
         }
     }
-    maybe_end(s);
+    wks_maybe_end(s);
 }
 
 static bool free_json_value(const char *key, void *value, void *ud)
