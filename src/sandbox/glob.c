@@ -235,7 +235,7 @@ static void add_subpattern(struct walker *w, const char *path, struct gpat *g)
         *it = (struct item){ .path = al_xstrdup(path) };
         (void) al_map_put(w->subidx, path, (void *) (uintptr_t) w->nsub);
     }
-    it->pats = al_xrealloc(it->pats, (it->n + 1) * sizeof(*it->pats));
+    it->pats = al_xrealloc(it->pats, (it->n + 1) * sizeof(struct gpat *));
     it->pats[it->n++] = g;
 }
 
@@ -422,7 +422,7 @@ static void walk(struct walker *w, const struct al_glob_set *set)
     struct ints zero = { .n = 0 };
 
     ints_add(&zero, 0);
-    first.pats = al_xcalloc(set->n ? set->n : 1, sizeof(*first.pats));
+    first.pats = al_xcalloc(set->n ? set->n : 1, sizeof(struct gpat *));
     for (size_t i = 0; i < set->n; i++)
         first.pats[first.n++] = gpat_new(&set->v[i], &zero, NULL);
     w->queue = al_xcalloc(1, sizeof(*w->queue));

@@ -192,10 +192,10 @@ static struct ast *ast_new(char type, struct ast *parent)
     a->root = parent ? parent->root : a;
     a->pidx = parent ? parent->nparts : 0;
     struct ast *r = a->root;
-    r->all = al_xrealloc(r->all, (r->nall + 1) * sizeof(*r->all));
+    r->all = al_xrealloc(r->all, (r->nall + 1) * sizeof(struct ast *));
     r->all[r->nall++] = a;
     if (type == '!' && !r->filled_negs) {
-        r->negs = al_xrealloc(r->negs, (r->nnegs + 1) * sizeof(*r->negs));
+        r->negs = al_xrealloc(r->negs, (r->nnegs + 1) * sizeof(struct ast *));
         r->negs[r->nnegs++] = a;
     }
     return a;
@@ -300,7 +300,7 @@ static size_t parse_ast(const uint16_t *s, size_t n, struct ast *ast, size_t pos
                 ast->empty_ext = true;
             push_part(part, NULL, acc.v, acc.n);
             acc.n = 0;
-            alts = al_xrealloc(alts, (nalts + 1) * sizeof(*alts));
+            alts = al_xrealloc(alts, (nalts + 1) * sizeof(struct ast *));
             alts[nalts++] = part;
             if (c == '|') {
                 part = ast_new(0, ast);

@@ -87,6 +87,8 @@ bool al_path_within(const char *root, const char *p)
 {
     size_t n = strlen(root);
 
+    if (!p)
+        return false;
     if (strcmp(root, p) == 0)
         return true;
     if (n > 0 && root[n - 1] == '/')

@@ -440,7 +440,7 @@ static int reader_check(struct al_skill_reader *rd, struct archive_entry *e, con
         return r;
 
     enum al_member_verdict v = al_skill_member_check(name, is_reg, is_dir);
-    if (v == AL_MEMBER_EXCLUDED && rd->zip && name[0] == '-')
+    if (v == AL_MEMBER_EXCLUDED && rd->zip && name && name[0] == '-')
         v = AL_MEMBER_REFUSED;   /* unzip would read it as an option */
     if (v == AL_MEMBER_REFUSED)
         return fail(rd->error, -EPERM, "refusing to extract unsafe archive %smember \"%s\"",
@@ -465,6 +465,8 @@ int al_skill_reader_next(struct al_skill_reader *rd, struct archive_entry **ret_
     name = archive_entry_pathname(e);
     if (!name)
         name = archive_entry_pathname_utf8(e);
+    if (!name)
+        return fail(rd->error, -EBADMSG, "archive member without a name");
     r = reader_check(rd, e, name, ret_verdict);
     if (r < 0)
         return r;
@@ -591,12 +593,16 @@ static int finish(struct scan *s)
 
 static int scan_all(struct scan *s, const void *data, size_t n)
 {
-    struct archive_entry *e;
-    const char *name;
-    enum al_member_verdict v;
+    struct archive_entry *e = NULL;
+    const char *name = NULL;
+    enum al_member_verdict v = AL_MEMBER_REFUSED;
     int r = al_skill_reader_open(&s->rd, data, n);
 
     while (r >= 0 && (r = al_skill_reader_next(&s->rd, &e, &name, &v)) > 0) {
+        if (!e || !name) {               /* not reached: a member has both */
+            r = -EBADMSG;
+            break;
+        }
         if (v == AL_MEMBER_EXCLUDED) {
             s->info->excluded++;
             continue;
