@@ -487,3 +487,22 @@ test('skills: the C worker extracts an uploaded skill (wrapper stripped, symlink
     assert.deepEqual(readdirSync(skills), []);
   });
 });
+
+test('poll: a rejected environment key is permanent — the worker says so and exits 1 without retrying forever', async () => {
+  const hub = await startHub();
+  const root = tempDir('airlock-e2e-wd-');
+  let w;
+  try {
+    const { environment } = await setup(hub);
+    w = startWorker({ hub, environmentId: environment.id, envKey: 'sk-ant-oat01-not-a-key', workdir: root, kind: 'c' });
+    const r = await w.exited;
+    assert.equal(r.code, 1, w.logs());
+    assert.match(w.logs(), /"event":"poll failed permanently, stopping poller"[^\n]*HTTP 401 authentication_error/);
+    assert.ok(!w.logs().includes('not-a-key'), 'the rejected key reached the log');
+  } finally {
+    await w?.kill9();
+    await hub.stop();
+    hub.cleanup();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
