@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The isolation layers around a session's runner (sandbox-notes §5), as
+ * separate steps the runner takes in order at start-up (runner.h):
+ *
+ *   worker (host side, before/after spawning the runner)
+ *     al_cgroup_create()            per-session cgroup with limits (cgroup.c)
+ *   runner, still in the host's namespaces
+ *     al_cgroup_join()              move itself in, before anything forks
+ *     al_ns_enter()                 userns (+ uid map), mnt/pid/ipc/uts/cgroup/net
+ *                                   ns; forks: the child goes on as PID 1, the
+ *                                   parent waits and mirrors its exit (ns.c)
+ *     al_ns_setup_fs()              tmpfs root, read-only system binds, rw
+ *                                   /workspace and /mnt/session/outputs, tmpfs
+ *                                   /tmp, fresh /proc, minimal /dev, pivot_root
+ *     al_ns_setup_net()             bring up lo
+ *     al_rlimits_apply()            backstops (limits.c)
+ *     al_landlock_apply()           file-system rules (landlock.c)
+ *     al_caps_drop()                NNP, no capabilities (seccomp.c)
+ *     al_seccomp_apply()            the deny list (seccomp.c), last
+ *   worker, after the runner exited
+ *     al_cgroup_destroy()           kill what is left, remove the cgroup
+ *
+ * Each step returns 0 or a negative errno and fills a short reason for the
+ * probe report; none of them logs secrets or exits. Base only: libc,
+ * libseccomp; never libevent. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../lib/base/macro.h"
+
+/* Isolation levels (sandbox-notes §5.2). */
+enum al_isolation {
+    AL_ISO_D = 0,    /* neither seccomp nor Landlock: refuse */
+    AL_ISO_C,        /* no namespaces: Landlock + seccomp + rlimits */
+    AL_ISO_B,        /* namespaces, no cgroups */
+    AL_ISO_A,        /* everything */
+};
+
+const char *al_isolation_name(enum al_isolation l);     /* "A".."D" */
+int al_isolation_parse(const char *s, enum al_isolation *ret);
+
+/* Per-session limits (sandbox-notes §5.4); 0 = not set. */
+struct al_sandbox_limits {
+    int64_t memory_max;      /* bytes (cgroup memory.max; RLIMIT_DATA without cgroups) */
+    int64_t pids_max;        /* cgroup pids.max; RLIMIT_NPROC with a per-session uid */
+    int64_t cpu_pct;         /* percent of one CPU (cgroup cpu.max / cfs quota) */
+    int64_t nofile;          /* RLIMIT_NOFILE hard; soft = min(1024, hard) */
+    int64_t fsize;           /* RLIMIT_FSIZE bytes */
+    int64_t tmp_size;        /* /tmp tmpfs size bytes */
+    int64_t tmp_inodes;      /* /tmp tmpfs nr_inodes */
+};
+
+/* Defaults of sandbox-notes §5.4. */
+void al_sandbox_limits_default(struct al_sandbox_limits *l);
+
+/* What a step reports: a short static or owned-by-caller buffer. */
+#define AL_SANDBOX_WHY 160
+
+/* ---- ns.c ---------------------------------------------------------------- */
+
+struct al_ns_cfg {
+    const char *workdir;     /* host path, becomes /workspace */
+    const char *outputs;     /* host path, becomes /mnt/session/outputs */
+    uid_t uid;               /* host uid the sandbox's root maps to (per session
+                              * when the worker is root; else the worker's own) */
+    gid_t gid;
+    bool net_host;           /* keep the host's network namespace */
+    const struct al_sandbox_limits *lim;
+};
+
+/* Unshares user, mount, pid, ipc, uts, cgroup (and net unless net_host)
+ * namespaces and forks. In the parent (the original runner process) it
+ * never returns: it waits for the child, forwards SIGTERM/SIGINT/SIGHUP,
+ * and exits with the child's status. Returns 0 in the child, which is PID 1
+ * of the new pid namespace. Negative errno (nothing changed) when the
+ * kernel refuses. fd 3 (the worker's socket) stays open in the child only. */
+_must_check_ int al_ns_enter(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY]);
+/* In the child: builds the new root and pivots into it; afterwards the
+ * session's directories are /workspace and /mnt/session/outputs and the
+ * cwd is /workspace. */
+_must_check_ int al_ns_setup_fs(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY]);
+/* In the child: lo up (a no-op with net_host). */
+_must_check_ int al_ns_setup_net(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY]);
+
+/* ---- limits.c / seccomp.c ------------------------------------------------ */
+
+_must_check_ int al_rlimits_apply(const struct al_sandbox_limits *l, bool per_session_uid, char why[AL_SANDBOX_WHY]);
+/* PR_SET_NO_NEW_PRIVS, empty bounding/ambient/inheritable/permitted/effective
+ * sets, PR_SET_DUMPABLE 0 is NOT set (the shell must be able to read its own
+ * /proc). */
+_must_check_ int al_caps_drop(char why[AL_SANDBOX_WHY]);
+/* The deny list of sandbox-notes §3 with EPERM (clone3: ENOSYS), native arch
+ * only, other arches killed. Inherited by everything the runner starts. */
+_must_check_ int al_seccomp_apply(char why[AL_SANDBOX_WHY]);
+
+/* ---- landlock.c ------------------------------------------------------------ */
+
+struct al_landlock_paths {
+    const char *const *ro;   /* read + execute: system dirs; NULL-terminated */
+    const char *const *rw;   /* read + write: workspace, outputs, /tmp, /dev/null... */
+};
+
+/* Applies a ruleset (best ABI available); *abi gets the ABI used (0 when
+ * Landlock is unavailable: returns -EOPNOTSUPP). */
+_must_check_ int al_landlock_apply(const struct al_landlock_paths *p, int *abi, char why[AL_SANDBOX_WHY]);
+int al_landlock_abi(void);   /* 0 when unavailable */
+
+/* ---- cgroup.c (worker side; needs write access to a cgroup tree) ---------- */
+
+struct al_cgroup;            /* one session's cgroup(s), v2 or v1 */
+
+/* Creates the session's cgroup under the worker's (v2: a delegated subtree;
+ * v1: memory, pids, cpu, freezer hierarchies) with the limits. NULL with
+ * *err set when cgroups are not writable here. */
+struct al_cgroup *al_cgroup_create(const char *session_id, const struct al_sandbox_limits *l, int *err,
+                                   char why[AL_SANDBOX_WHY]);
+/* Paths the runner joins (one per hierarchy), NULL-terminated; borrowed. */
+const char *const *al_cgroup_procs_paths(const struct al_cgroup *cg);
+/* From the runner, before it forks: writes its pid to every cgroup.procs. */
+_must_check_ int al_cgroup_join(const char *const *procs_paths);
+/* Kills every process left (cgroup.kill, or freeze + SIGKILL + thaw),
+ * removes the directories, frees cg. NULL-safe. Returns 0 or -errno. */
+int al_cgroup_destroy(struct al_cgroup *cg);
+/* 1 when the session hit its memory limit (OOM kills counted), else 0. */
+int al_cgroup_oom_kills(const struct al_cgroup *cg);
+
+/* ---- probe.c --------------------------------------------------------------- */
+
+/* What this host allows, probed in forked children (sandbox-notes §5.2). */
+struct al_probe {
+    enum al_isolation level;
+    bool userns, mntns, pidns, netns, ipcns, utsns, cgroupns, proc_mount, lo_up;
+    bool seccomp, openat2, pidfd, cgroup_writable;
+    int landlock_abi;
+    int cgroup_version;      /* 2, 1, or 0 when not writable */
+    bool root;
+    char missing[512];       /* "userns: EPERM (...); cgroup: read-only" */
+    char fixes[1024];        /* the exact fix for each missing piece */
+};
+
+void al_probe_run(struct al_probe *p);
+/* The JSON report `airlock worker --check` prints. Owned. */
+char *al_probe_json(const struct al_probe *p);
