@@ -136,15 +136,16 @@ test('concurrency: one worker with --max-sessions 50 serves 50 sessions at once,
       const calls = h.filter((e) => e.type === 'agent.tool_use');
       assert.deepEqual(calls.map((c) => c.name), ['write', 'grep', 'bash']);
       const res = resultsById(h);
-      const wd = w.workdirFor(s.id);
+      const wd = w.toolRootFor(s.id);
       const marker = `marker-${i}-${tag}`;
       const [write, grep, bash] = calls.map((c) => res.get(c.id));
       for (const r of [write, grep, bash]) assert.equal(r?.is_error, false, `${s.id}: ${r && text(r)}`);
       assert.equal(text(write), `wrote ${marker.length + 1} bytes to mine-${i}.txt`);
       assert.equal(text(grep).trimEnd(), `${join(wd, `mine-${i}.txt`)}:1:${marker}`);
       assert.equal(text(bash), `${marker}\n${wd}\nmine-${i}.txt`);
-      assert.deepEqual(readdirSync(wd), [`mine-${i}.txt`], `${s.id}: workspace`);
-      assert.equal(readFileSync(join(wd, `mine-${i}.txt`), 'utf8'), `${marker}\n`);
+      const host = w.workdirFor(s.id);
+      assert.deepEqual(readdirSync(host), [`mine-${i}.txt`], `${s.id}: workspace`);
+      assert.equal(readFileSync(join(host, `mine-${i}.txt`), 'utf8'), `${marker}\n`);
       for (const c of calls) assert.equal(executions(w, c.id), 1, `${c.name} of ${s.id}`);
     }
     assert.equal(w.lines().filter((l) => l.event === 'executing tool').length, 3 * N);

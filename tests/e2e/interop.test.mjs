@@ -87,7 +87,7 @@ for (const kind of WORKER_KINDS) test(`[${kind}] the worker serves bash, write, 
       results.set(e.tool_use_id, e);
     }
     assert.equal(results.size, calls.length);
-    const root = worker.workdirFor(session.id);
+    const root = worker.toolRootFor(session.id);
     const expected = {
       write: 'wrote 12 bytes to a.txt',
       bash: 'hello world',

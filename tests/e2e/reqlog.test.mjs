@@ -113,7 +113,7 @@ async function runScenario(kind) {
     const h = await history(wd.hub, session.id);
     return {
       kind, records, session, item, hcItem, history: h,
-      root: realpathSync(worker.workdirFor(session.id)),
+      root: worker.toolRootFor(session.id) === '/workspace' ? '/workspace' : realpathSync(worker.workdirFor(session.id)),
       logs: worker.logs(),
     };
   } catch (e) {

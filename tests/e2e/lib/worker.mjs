@@ -15,7 +15,7 @@ const SCRIPT = fileURLToPath(new URL('./sdk-worker.mjs', import.meta.url));
 export const WORKER_KINDS = (process.env.AIRLOCK_E2E_WORKERS || 'sdk,c').split(',').filter(Boolean);
 
 // startWorker({ hub, environmentId, envKey, workdir, env, maxIdleMs, logLevel, kind, args })
-//   -> { kind, proc, pid, exited, logs(), lines(), waitLog(re, opts), workdirFor(sessionId),
+//   -> { kind, proc, pid, exited, logs(), lines(), waitLog(re, opts), workdirFor(sessionId), toolRootFor(sessionId),
 //        stop(), kill9(), signal(sig) }
 // workdir is the SDK worker's workdir, or the C worker's --root (its
 // sessions' workspaces are ROOT/sessions/<id>/workspace: workdirFor()).
@@ -59,6 +59,14 @@ export function startWorker({ hub, environmentId, envKey, workdir, env = {}, max
   const w = {
     kind,
     workdirFor: (sessionId) => (kind === 'c' ? join(root, 'sessions', sessionId, 'workspace') : root),
+    // The workspace as the tools see it (paths in glob/grep results, pwd):
+    // /workspace when the C worker's runners have namespaces (the worker's
+    // "isolation" log line says level A or B), else the host path.
+    toolRootFor: (sessionId) => {
+      if (kind !== 'c') return root;
+      const iso = log.match(/"event":"isolation"[^\n]*"level":"([A-D])"/);
+      return iso && (iso[1] === 'A' || iso[1] === 'B') ? '/workspace' : join(root, 'sessions', sessionId, 'workspace');
+    },
     proc,
     pid: proc.pid,
     exited,
