@@ -100,12 +100,24 @@ _must_check_ int al_seccomp_apply(char why[AL_SANDBOX_WHY]);
 /* ---- landlock.c ------------------------------------------------------------ */
 
 struct al_landlock_paths {
-    const char *const *ro;   /* read + execute: system dirs; NULL-terminated */
-    const char *const *rw;   /* read + write: workspace, outputs, /tmp, /dev/null... */
+    const char *const *ro;   /* read file, read dir, execute: system dirs; NULL-terminated */
+    const char *const *rw;   /* every FS right: workspace, outputs, /tmp, /dev/null...;
+                              * NULL-terminated. Files (not dirs) get the file rights only */
+    bool restrict_tcp;       /* ABI >= 4: deny TCP bind and connect, except connect
+                              * to tcp_connect; off by default (network untouched) */
+    const uint16_t *tcp_connect; /* 0-terminated ports (the egress proxy), or NULL */
 };
 
-/* Applies a ruleset (best ABI available); *abi gets the ABI used (0 when
- * Landlock is unavailable: returns -EOPNOTSUPP). */
+/* Applies a ruleset handling every FS right the running ABI knows (1: base,
+ * 2: REFER, 3: TRUNCATE, 5: IOCTL_DEV; scopes are not used), so what is not
+ * under ro or rw is denied with EACCES. Paths that do not exist are skipped.
+ * Sets PR_SET_NO_NEW_PRIVS first. Irreversible for the calling thread and
+ * its descendants; fds already open keep their access. *abi gets the ABI
+ * (0 when Landlock is unavailable: returns -EOPNOTSUPP). Returns 0, or
+ * AL_LANDLOCK_NO_NET when restrict_tcp was asked but the ABI is < 4 (the FS
+ * rules are in force, TCP is not restricted, why says so), or -errno with
+ * why filled (nothing restricted). */
+#define AL_LANDLOCK_NO_NET 1
 _must_check_ int al_landlock_apply(const struct al_landlock_paths *p, int *abi, char why[AL_SANDBOX_WHY]);
 int al_landlock_abi(void);   /* 0 when unavailable */
 
@@ -132,16 +144,28 @@ int al_cgroup_oom_kills(const struct al_cgroup *cg);
 
 /* What this host allows, probed in forked children (sandbox-notes §5.2). */
 struct al_probe {
-    enum al_isolation level;
+    enum al_isolation level; /* A: namespaces (userns or root) + cgroups; B: no
+                              * cgroups; C: no namespaces, seccomp + Landlock; D */
     bool userns, mntns, pidns, netns, ipcns, utsns, cgroupns, proc_mount, lo_up;
     bool seccomp, openat2, pidfd, cgroup_writable;
     int landlock_abi;
     int cgroup_version;      /* 2, 1, or 0 when not writable */
     bool root;
-    char missing[512];       /* "userns: EPERM (...); cgroup: read-only" */
-    char fixes[1024];        /* the exact fix for each missing piece */
+    bool forced;             /* AIRLOCK_SANDBOX_FORCE_LEVEL capped level at forced_level */
+    enum al_isolation forced_level;
+    char missing[512];       /* "userns: EPERM; cgroup: not writable": "; "-separated */
+    char fixes[1024];        /* the exact fix for each missing piece, "; "-separated */
 };
 
+/* Probes in forked children, so the calling process changes in no way (it
+ * may be multi-threaded: the children are not). Blocks for a few ms and
+ * reaps its own children with waitpid(pid): call it before installing a
+ * SIGCHLD handler that reaps everything. Environment (tests, operators):
+ * AIRLOCK_SANDBOX_FORCE_LEVEL=A..D caps the level; AIRLOCK_SANDBOX_NO_CGROUPS=1
+ * reports cgroups as not writable. Never fails: what cannot be probed is
+ * reported missing. */
 void al_probe_run(struct al_probe *p);
-/* The JSON report `airlock worker --check` prints. Owned. */
+/* The JSON report `airlock worker --check` prints: {"level","features":{...},
+ * "missing":[],"fixes":[],"kernel","root","forced":null|"C"}. Owned by the
+ * caller (free()); NULL on out of memory. */
 char *al_probe_json(const struct al_probe *p);
