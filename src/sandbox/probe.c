@@ -253,6 +253,7 @@ static bool cg_path(const char *key, char *ret, size_t size)
         char *ctrls = strchr(line, ':'), *path = ctrls ? strchr(ctrls + 1, ':') : NULL;
         if (!path)
             continue;
+        *ctrls = '\0';
         *path++ = '\0';
         path[strcspn(path, "\n")] = '\0';
         bool hit = *key ? has_word(ctrls + 1, key, ',') : strcmp(line, "0") == 0 && ctrls[1] == '\0';
@@ -292,6 +293,13 @@ static bool cg_v2(struct probe_page *pg)
 
     if (!cg_dir(NULL, dir, sizeof(dir))) {
         snprintf(pg->cg_why, sizeof(pg->cg_why), "v2: not mounted");
+        return false;
+    }
+    /* A hybrid host (v1 controllers, an empty cgroup2 beside them) has
+     * nothing to delegate: its fix is the v1 one. */
+    snprintf(file, sizeof(file), "%s/cgroup.controllers", dir);
+    if (read_small(file, ctl, sizeof(ctl)) != 0 || !has_word(ctl, "memory", ' ')) {
+        snprintf(pg->cg_why, sizeof(pg->cg_why), "v2: no memory controller");
         return false;
     }
     snprintf(file, sizeof(file), "%s/cgroup.subtree_control", dir);
@@ -376,33 +384,38 @@ static bool sysctl_is(const char *path, const char *want)
            (v[strlen(want)] == '\n' || v[strlen(want)] == '\0');
 }
 
-/* The fix for namespaces that the kernel or a container refuses, most
- * specific first. */
+/* The fix for namespaces that the kernel or a container refuses: the
+ * host's own switch when one is off (exact), else the container's. */
 static void fix_namespaces(struct al_probe *p, const struct probe_page *pg)
 {
-    bool any = false;
+    static const struct { const char *path, *off, *fix; } switches[] = {
+        { "/proc/sys/kernel/unprivileged_userns_clone", "0",
+          "sysctl -w kernel.unprivileged_userns_clone=1" },
+        { "/proc/sys/user/max_user_namespaces", "0", "sysctl -w user.max_user_namespaces=15000" },
+        { "/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
+          "Ubuntu: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor "
+          "profile with 'userns,' for the airlock binary" },
+    };
+    const char *fix = NULL;
 
-    if (sysctl_is("/proc/sys/kernel/unprivileged_userns_clone", "0"))
-        list_add(p->fixes, sizeof(p->fixes), "sysctl -w kernel.unprivileged_userns_clone=1"), any = true;
-    if (sysctl_is("/proc/sys/user/max_user_namespaces", "0"))
-        list_add(p->fixes, sizeof(p->fixes), "sysctl -w user.max_user_namespaces=15000"), any = true;
-    if (sysctl_is("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1"))
-        list_add(p->fixes, sizeof(p->fixes),
-                 "Ubuntu: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor "
-                 "profile with 'userns,' for the airlock binary"), any = true;
+    for (size_t i = 0; i < AL_ELEMENTSOF(switches); i++)
+        if (sysctl_is(switches[i].path, switches[i].off)) {
+            list_add(p->fixes, sizeof(p->fixes), switches[i].fix);
+            fix = switches[i].fix;
+        }
+    if (fix)
+        return;
     if (secure_getenv("KUBERNETES_SERVICE_HOST"))
-        list_add(p->fixes, sizeof(p->fixes),
-                 "k8s: securityContext.seccompProfile.type: Unconfined and appArmorProfile.type: "
-                 "Unconfined, or hostUsers: false"), any = true;
+        fix = "k8s: securityContext.seccompProfile.type: Unconfined and appArmorProfile.type: "
+              "Unconfined, or hostUsers: false";
     else if (pg->seccomp_mode == 2 || access("/.dockerenv", F_OK) == 0 ||
              access("/run/.containerenv", F_OK) == 0)
-        list_add(p->fixes, sizeof(p->fixes),
-                 "container: docker/podman run --security-opt seccomp=unconfined --security-opt "
-                 "apparmor=unconfined"), any = true;
-    if (!any)
-        list_add(p->fixes, sizeof(p->fixes),
-                 "allow unprivileged user namespaces (sysctl -w user.max_user_namespaces=15000), or "
-                 "run the worker as root");
+        fix = "container: docker/podman run --security-opt seccomp=unconfined --security-opt "
+              "apparmor=unconfined";
+    else
+        fix = "allow unprivileged user namespaces (sysctl -w user.max_user_namespaces=15000), or "
+              "run the worker as root";
+    list_add(p->fixes, sizeof(p->fixes), fix);
 }
 
 static void explain_ns(struct al_probe *p, const struct probe_page *pg)
@@ -412,9 +425,10 @@ static void explain_ns(struct al_probe *p, const struct probe_page *pg)
 
     for (int i = 0; i < _NS_STEP_MAX; i++) {
         int e = pg->ns[i];
-        if (e == 0 || e == NOT_TRIED || (i == NS_USER && p->root))
+        if (e == 0 || e == NOT_TRIED)
             continue;
-        snprintf(m, sizeof(m), "%s: %s", ns_step_name[i], errname(e));
+        snprintf(m, sizeof(m), "%s: %s%s", ns_step_name[i], errname(e),
+                 i == NS_USER && p->root ? " (root: host namespaces used)" : "");
         list_add(p->missing, sizeof(p->missing), m);
         if (i == NS_PROC)
             list_add(p->fixes, sizeof(p->fixes),
@@ -427,8 +441,6 @@ static void explain_ns(struct al_probe *p, const struct probe_page *pg)
         else
             need_fix = true;
     }
-    if (pg->ns[NS_USER] != 0 && p->root)
-        list_add(p->missing, sizeof(p->missing), "userns: refused (root: host namespaces used)");
     if (need_fix)
         fix_namespaces(p, pg);
 }
