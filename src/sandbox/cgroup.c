@@ -33,7 +33,7 @@
 #define CG_CPU_PERIOD     100000               /* µs; cpu.max / cpu.cfs_period_us */
 #define CG_KILL_WAIT_US   (2 * 1000 * 1000)    /* kill until empty */
 #define CG_RMDIR_WAIT_US  (1 * 1000 * 1000)    /* then rmdir (EBUSY retries) */
-#define CG_SLEEP_MAX_US   10000                /* v1 polling backoff cap */
+#define CG_SLEEP_MAX_US   10000                /* cap of one wait step (doubling) */
 
 /* The controllers we use; in v1 each is (at most) one directory. */
 enum cg_ctrl { CG_MEM, CG_PIDS, CG_CPU, CG_FREEZER, _CG_CTRL_MAX };
@@ -111,6 +111,8 @@ static ssize_t file_read(const char *dir, const char *name, char *buf, size_t si
 {
     char p[PATH_MAX];
     int r = name ? path_join(p, sizeof(p), dir, name) : 0;
+
+    buf[0] = '\0';                      /* also on failure */
     if (r < 0)
         return r;
     _cleanup_close_ int fd = open(name ? p : dir, O_RDONLY | O_CLOEXEC);
@@ -351,28 +353,30 @@ static int kill_all(const struct al_cgroup *cg)
     return r;
 }
 
-/* One wait step. v2: until cgroup.events says "populated 0" or it changes
- * (poll POLLPRI: kernfs notifies on every change), bounded by deadline.
- * v1 has no such event: a short sleep, doubling up to CG_SLEEP_MAX_US. */
-static void wait_step(const struct al_cgroup *cg, int events_fd, int64_t deadline, int64_t *sleep_us)
+/* One wait step, at most *sleep_us (doubling from 50 µs up to
+ * CG_SLEEP_MAX_US) and never past deadline. v2: returns at once when
+ * cgroup.events says "populated 0", else waits for it to change (POLLPRI;
+ * reading re-arms it); the timeout still matters there because the kernel
+ * rate-limits cgroup file notifications to one per 10 ms, and the join
+ * moments before has usually spent it. v1 has no event: a plain sleep. */
+static void wait_step(int events_fd, int64_t deadline, int64_t *sleep_us)
 {
-    int64_t left = deadline - al_mono_us();
+    int64_t us = AL_MIN(*sleep_us, deadline - al_mono_us());
+    struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long) (us % 1000000) * 1000 };
     char buf[256];
     long long populated = 1;
 
-    if (left <= 0)
+    if (us <= 0)
         return;
+    *sleep_us = AL_MIN(*sleep_us * 2, CG_SLEEP_MAX_US);
     if (events_fd >= 0 && fd_read_all(events_fd, buf, sizeof(buf)) >= 0 &&
         kv_get(buf, "populated", &populated) == 0) {
-        if (populated == 0)
-            return;
         struct pollfd p = { .fd = events_fd, .events = POLLPRI };
-        (void) poll(&p, 1, (int) AL_MIN(left / 1000 + 1, 100));
+        if (populated != 0)
+            (void) ppoll(&p, 1, &ts, NULL);
         return;
     }
-    struct timespec ts = { .tv_nsec = (long) AL_MIN(*sleep_us, left) * 1000 };
     (void) nanosleep(&ts, NULL);
-    *sleep_us = AL_MIN(*sleep_us * 2, CG_SLEEP_MAX_US);
 }
 
 /* Until every cgroup.procs is empty, SIGKILLing whatever is still listed
@@ -393,7 +397,7 @@ static int wait_empty(const struct al_cgroup *cg)
             return r;
         if (al_mono_us() >= deadline)
             return -ETIMEDOUT;
-        wait_step(cg, ev, deadline, &sleep_us);
+        wait_step(ev, deadline, &sleep_us);
     }
 }
 
