@@ -286,6 +286,38 @@ static bool cg_dir(const char *ctrl, char *ret, size_t size)
     return true;
 }
 
+/* Whether pid is the worker (our parent) or one of its probe children. */
+static bool is_worker_or_probe(pid_t pid)
+{
+    char path[64], st[512];
+    const char *p;
+    int ppid = -1;
+
+    if (pid == getppid() || pid == getpid())
+        return true;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+    if (read_small(path, st, sizeof(st)) != 0 || !(p = strrchr(st, ')')))
+        return false;
+    return sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == (int) getppid();
+}
+
+/* al_cgroup_create enables memory+pids below the worker's cgroup itself,
+ * moving the worker into a leaf first (the no-internal-processes rule);
+ * that fails (EBUSY) when other processes share the cgroup. */
+static bool cg_v2_can_enable(const char *dir)
+{
+    char file[1200], procs[4096] = "";
+    char *save = NULL;
+
+    snprintf(file, sizeof(file), "%s/cgroup.procs", dir);
+    if (read_small(file, procs, sizeof(procs)) != 0)
+        return false;
+    for (char *t = strtok_r(procs, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+        if (!is_worker_or_probe((pid_t) strtol(t, NULL, 10)))
+            return false;
+    return true;
+}
+
 static bool cg_v2(struct probe_page *pg)
 {
     char dir[1100], file[1200], ctl[256] = "";
@@ -295,21 +327,23 @@ static bool cg_v2(struct probe_page *pg)
         snprintf(pg->cg_why, sizeof(pg->cg_why), "v2: not mounted");
         return false;
     }
-    /* A hybrid host (v1 controllers, an empty cgroup2 beside them) has
-     * nothing to delegate: its fix is the v1 one. */
     snprintf(file, sizeof(file), "%s/cgroup.controllers", dir);
-    if (read_small(file, ctl, sizeof(ctl)) != 0 || !has_word(ctl, "memory", ' ')) {
-        snprintf(pg->cg_why, sizeof(pg->cg_why), "v2: no memory controller");
-        return false;
-    }
-    snprintf(file, sizeof(file), "%s/cgroup.subtree_control", dir);
-    if ((e = read_small(file, ctl, sizeof(ctl))) != 0 || !has_word(ctl, "memory", ' ') ||
-        !has_word(ctl, "pids", ' ')) {
-        snprintf(pg->cg_why, sizeof(pg->cg_why), "v2: no memory+pids in subtree_control");
+    if (read_small(file, ctl, sizeof(ctl)) != 0 || !has_word(ctl, "memory", ' ') || !has_word(ctl, "pids", ' ')) {
+        snprintf(pg->cg_why, sizeof(pg->cg_why), "v2: memory+pids not delegated");
         snprintf(pg->cg_fix, sizeof(pg->cg_fix),
                  "delegate a cgroup v2 subtree with memory+pids: systemd-run --user -p Delegate=yes "
                  "--scope airlock worker ... (or Delegate=yes in the unit), or run the worker as root");
         return false;
+    }
+    snprintf(file, sizeof(file), "%s/cgroup.subtree_control", dir);
+    if (read_small(file, ctl, sizeof(ctl)) != 0 || !has_word(ctl, "memory", ' ') || !has_word(ctl, "pids", ' ')) {
+        if (!cg_v2_can_enable(dir)) {
+            snprintf(pg->cg_why, sizeof(pg->cg_why), "v2: other processes share the worker's cgroup");
+            snprintf(pg->cg_fix, sizeof(pg->cg_fix),
+                     "give the worker a cgroup of its own: its own systemd unit with Delegate=yes, or "
+                     "systemd-run --user -p Delegate=yes --scope airlock worker ...");
+            return false;
+        }
     }
     if ((e = cg_try_mkdir(dir)) != 0) {
         snprintf(pg->cg_why, sizeof(pg->cg_why), "v2: mkdir: %s", errname(e));
@@ -341,13 +375,26 @@ static bool cg_v1(struct probe_page *pg)
     return true;
 }
 
+/* As al_cgroup_create decides: v1 when /proc/self/cgroup lists any v1
+ * controller it uses, else v2. */
+static bool cg_is_v1(void)
+{
+    static const char *const ctrls[] = { "memory", "pids", "cpu", "freezer" };
+    char path[8];
+
+    for (size_t i = 0; i < AL_ELEMENTSOF(ctrls); i++)
+        if (cg_path(ctrls[i], path, sizeof(path)))
+            return true;
+    return false;
+}
+
 static void feature_child(struct probe_page *pg, bool cgroups)
 {
     probe_seccomp(pg);
     probe_fds(pg);
     pg->landlock_abi = al_landlock_abi();
     if (cgroups)
-        pg->cgroup_version = cg_v2(pg) ? 2 : cg_v1(pg) ? 1 : 0;
+        pg->cgroup_version = cg_is_v1() ? (cg_v1(pg) ? 1 : 0) : cg_v2(pg) ? 2 : 0;
     _exit(0);
 }
 
@@ -379,9 +426,12 @@ static void list_add(char *buf, size_t size, const char *item)
 
 static bool sysctl_is(const char *path, const char *want)
 {
-    char v[32];
-    return read_small(path, v, sizeof(v)) == 0 && strncmp(v, want, strlen(want)) == 0 &&
-           (v[strlen(want)] == '\n' || v[strlen(want)] == '\0');
+    char v[32] = "";
+
+    if (read_small(path, v, sizeof(v)) != 0)
+        return false;
+    v[strcspn(v, "\n")] = '\0';
+    return strcmp(v, want) == 0;
 }
 
 /* The fix for namespaces that the kernel or a container refuses: the

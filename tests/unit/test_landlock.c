@@ -137,7 +137,7 @@ static void run_child(const struct al_landlock_paths *p)
 
 static uint16_t bound_port(int fd)
 {
-    struct sockaddr_in sa;
+    struct sockaddr_in sa = { 0 };
     socklen_t n = sizeof(sa);
     assert_int_equal(getsockname(fd, (struct sockaddr *) &sa, &n), 0);
     return ntohs(sa.sin_port);
