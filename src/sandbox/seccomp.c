@@ -287,6 +287,12 @@ static int set_attrs(scmp_filter_ctx ctx, char why[AL_SANDBOX_WHY])
         { SCMP_FLTATR_CTL_NNP, 0, "CTL_NNP" },
         /* Every thread, not just the caller. */
         { SCMP_FLTATR_CTL_TSYNC, 1, "CTL_TSYNC" },
+        /* A binary tree over the syscall numbers: ioctl(), socket(),
+         * clone() and personality() carry argument rules, so the kernel's
+         * allow cache cannot skip the filter for them, and ioctl() is hot.
+         * Also cuts the load (the kernel emulates the filter per syscall
+         * to fill that cache). */
+        { SCMP_FLTATR_CTL_OPTIMIZE, 2, "CTL_OPTIMIZE" },
         /* Raw -errno from libseccomp instead of its generic -ECANCELED. */
         { SCMP_FLTATR_API_SYSRAWRC, 1, "API_SYSRAWRC" },
     };
