@@ -125,9 +125,14 @@ int al_landlock_abi(void);   /* 0 when unavailable */
 
 struct al_cgroup;            /* one session's cgroup(s), v2 or v1 */
 
-/* Creates the session's cgroup under the worker's (v2: a delegated subtree;
- * v1: memory, pids, cpu, freezer hierarchies) with the limits. NULL with
- * *err set when cgroups are not writable here. */
+/* Creates the session's cgroup under the worker's (v2: a delegated subtree,
+ * <own>/airlock-sessions/<id>; v1: <own>/airlock/<id> in each of the memory,
+ * pids, cpu, freezer hierarchies that is writable) with the limits (0 = not
+ * written; l may be NULL). session_id: 1-64 of [A-Za-z0-9_-], else -EINVAL.
+ * On v2 the worker may move itself into <own>/airlock-worker (the
+ * no-internal-processes rule). Owned by the caller until destroy; why gets
+ * a summary ("cgroup v1: memory pids cpu freezer"). NULL with *err (-errno)
+ * and why set when cgroups are not writable here or a limit is refused. */
 struct al_cgroup *al_cgroup_create(const char *session_id, const struct al_sandbox_limits *l, int *err,
                                    char why[AL_SANDBOX_WHY]);
 /* Paths the runner joins (one per hierarchy), NULL-terminated; borrowed. */
@@ -135,9 +140,13 @@ const char *const *al_cgroup_procs_paths(const struct al_cgroup *cg);
 /* From the runner, before it forks: writes its pid to every cgroup.procs. */
 _must_check_ int al_cgroup_join(const char *const *procs_paths);
 /* Kills every process left (cgroup.kill, or freeze + SIGKILL + thaw),
- * removes the directories, frees cg. NULL-safe. Returns 0 or -errno. */
+ * waits until empty, removes the directories, frees cg. From the worker
+ * (pids are read in its pid namespace). NULL-safe. Bounded (~3 s worst,
+ * typically ~1 ms). Returns 0 or -errno (-ETIMEDOUT: a task would not
+ * die; cg is freed anyway). */
 int al_cgroup_destroy(struct al_cgroup *cg);
-/* 1 when the session hit its memory limit (OOM kills counted), else 0. */
+/* OOM kills in the session (v2 memory.events, v1 memory.oom_control; v1
+ * before 4.13: 1 when memory.failcnt > 0); 0 when none, unknown or NULL. */
 int al_cgroup_oom_kills(const struct al_cgroup *cg);
 
 /* ---- probe.c --------------------------------------------------------------- */
