@@ -462,28 +462,37 @@ static int mkdir_under(int version, const char *parent, const char *sid, char *r
 
 /* ---- cgroup v1 ----------------------------------------------------------------- */
 
+/* <mount of ctrl's hierarchy>/<own path>/airlock into parent, and
+ * parent/<sid> into dir. */
+static int v1_dirs(const char *text, const char *ctrl, const char *sid, char parent[PATH_MAX],
+                   char dir[PATH_MAX])
+{
+    char own[PATH_MAX];
+    int r = own_path(text, ctrl, own, sizeof(own));
+
+    if (r == 0)
+        r = hier_dir("cgroup", ctrl, own, CG_V1_PARENT, parent, PATH_MAX);
+    return r < 0 ? r : path_join(dir, PATH_MAX, parent, sid);
+}
+
 /* For each of memory, pids, cpu, freezer that is mounted and writable:
  * <mount>/<own path>/airlock/<sid>. Co-mounted controllers (cpu,cpuacct)
  * share one directory. Fails only when none could be made. */
 static int v1_create(struct al_cgroup *cg, const char *text, const char *sid, char why[AL_SANDBOX_WHY])
 {
-    int first = -ENOENT;
+    int first = 0;
 
     for (size_t c = 0; c < _CG_CTRL_MAX; c++) {
-        char own[PATH_MAX], parent[PATH_MAX], dir[PATH_MAX];
-        int r = own_path(text, ctrl_name[c], own, sizeof(own));
-        if (r >= 0)
-            r = hier_dir("cgroup", ctrl_name[c], own, CG_V1_PARENT, parent, sizeof(parent));
-        if (r >= 0 && path_join(dir, sizeof(dir), parent, sid) == 0) {
-            for (size_t i = 0; i < cg->n; i++)
-                if (strcmp(cg->dir[i], dir) == 0)
-                    r = 1;              /* made already for a co-mounted one */
-        }
-        if (r == 0)
+        char parent[PATH_MAX], dir[PATH_MAX];
+        bool made = false;
+        int r = v1_dirs(text, ctrl_name[c], sid, parent, dir);
+        for (size_t i = 0; r == 0 && i < cg->n; i++)
+            made |= strcmp(cg->dir[i], dir) == 0;
+        if (r == 0 && !made)
             r = mkdir_under(1, parent, sid, dir, sizeof(dir));
-        if (r >= 0)
+        if (r == 0)
             cg_add(cg, (enum cg_ctrl) c, dir);
-        else if (first == -ENOENT)
+        else if (first == 0 || first == -ENOENT)
             first = r;
     }
     if (cg->n == 0) {
