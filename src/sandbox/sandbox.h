@@ -88,13 +88,23 @@ _must_check_ int al_ns_setup_net(const struct al_ns_cfg *c, char why[AL_SANDBOX_
 
 /* ---- limits.c / seccomp.c ------------------------------------------------ */
 
+/* Lowers the calling process's rlimits to l (never raises one): NOFILE
+ * (soft min(1024, hard)), FSIZE, CORE 0, MEMLOCK 64 KiB, MSGQUEUE, NPROC =
+ * pids_max only when per_session_uid (NPROC counts per real uid), DATA =
+ * memory_max when > 0 (pass 0 when cgroups enforce memory; sanitizer-built
+ * programs cannot start under it). Never RLIMIT_AS. 0 or -errno. */
 _must_check_ int al_rlimits_apply(const struct al_sandbox_limits *l, bool per_session_uid, char why[AL_SANDBOX_WHY]);
-/* PR_SET_NO_NEW_PRIVS, empty bounding/ambient/inheritable/permitted/effective
- * sets, PR_SET_DUMPABLE 0 is NOT set (the shell must be able to read its own
- * /proc). */
+/* PR_SET_NO_NEW_PRIVS, then empty bounding, ambient, inheritable, permitted
+ * and effective sets, and locked NOROOT/NO_SETUID_FIXUP securebits where
+ * permitted. Per thread: call it before starting threads. PR_SET_DUMPABLE
+ * is left alone (the shell must be able to read its own /proc). 0 or
+ * -errno. */
 _must_check_ int al_caps_drop(char why[AL_SANDBOX_WHY]);
 /* The deny list of sandbox-notes §3 with EPERM (clone3: ENOSYS), native arch
- * only, other arches killed. Inherited by everything the runner starts. */
+ * only, other arches and x32 killed; all threads (TSYNC). Inherited by
+ * everything the runner starts. -EPERM unless no_new_privs is set
+ * (al_caps_drop first). ptrace is denied, so LeakSanitizer cannot run at
+ * exit in a sanitizer build. 0 or -errno. */
 _must_check_ int al_seccomp_apply(char why[AL_SANDBOX_WHY]);
 
 /* ---- landlock.c ------------------------------------------------------------ */
