@@ -8,7 +8,8 @@
 // into a failure (CI sets it).
 //
 // AIRLOCK_E2E_ESCAPE_SELFTEST=1 checks the probes themselves: the workers
-// are started WITHOUT the sandbox flags and the probe is taken as level A,
+// are started from AIRLOCK_E2E_ESCAPE_SELFTEST_BIN (an airlock built before
+// the sandbox) WITHOUT the sandbox flags and the probe is taken as level A,
 // so against a worker with no sandbox every escape row must FAIL (and must
 // leave the machine as it was: each probe is harmless when not blocked).
 import { spawn, spawnSync } from 'node:child_process';
@@ -21,6 +22,9 @@ import { BIN, setup, http, history, until, tempDir } from './hub.mjs';
 
 export const MUST_WORK = process.env.AIRLOCK_SANDBOX_MUST_WORK === '1';
 export const SELFTEST = process.env.AIRLOCK_E2E_ESCAPE_SELFTEST === '1';
+const WORKER_BIN = (SELFTEST && process.env.AIRLOCK_E2E_ESCAPE_SELFTEST_BIN) || BIN;
+// Every worker started, for the logs a failing row reports.
+export const workersStarted = [];
 const RANK = { D: 0, C: 1, B: 2, A: 3 };
 export const rank = (l) => (l in RANK ? RANK[l] : -1);
 // Markers: digits only, so they also fit in `sleep 1000.<marker>`.
@@ -102,7 +106,7 @@ export function sandboxArgs(args) {
 // against baseUrl with root as --root: { proc, pid, root, exited, logs(),
 // lines(), waitLog(re), workdirFor(sid), stop(), kill9() }.
 export function launchWorker({ prefix = [], baseUrl, environmentId, envKey, root, args = [], env = {}, maxIdleMs = 300 }) {
-  const argv = [...prefix, BIN, 'worker', '--root', root, '--max-idle', `${maxIdleMs}ms`, '--log-level', 'info',
+  const argv = [...prefix, WORKER_BIN, 'worker', '--root', root, '--max-idle', `${maxIdleMs}ms`, '--log-level', 'info',
     ...sandboxArgs(args)];
   const proc = spawn(argv[0], argv.slice(1), {
     cwd: root,
@@ -122,7 +126,7 @@ export function launchWorker({ prefix = [], baseUrl, environmentId, envKey, root
   }));
   const gone = () => proc.exitCode !== null || proc.signalCode !== null;
   const real = realpathSync(root);
-  return {
+  const w = {
     proc, pid: proc.pid, root: real, exited, gone,
     logs: () => log,
     lines: () => log.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return { msg: l }; } }),
@@ -149,6 +153,18 @@ export function launchWorker({ prefix = [], baseUrl, environmentId, envKey, root
     },
     async kill9() { if (!gone()) proc.kill('SIGKILL'); return exited; },
   };
+  workersStarted.push(w);
+  return w;
+}
+
+// The warn/error lines of every worker's log, for a failure message.
+export function workerTrouble(max = 6000) {
+  let s = '';
+  for (const [i, w] of workersStarted.entries()) {
+    const bad = w.logs().split('\n').filter((l) => /"lvl":"(warn|error)"/.test(l) || (l && !l.startsWith('{')));
+    if (bad.length) s += `\n--- worker ${i} (pid ${w.pid}) ---\n${bad.slice(-30).join('\n')}`;
+  }
+  return s.length > max ? s.slice(-max) : s;
 }
 
 // The worker's start-up line {"event":"isolation","level":..,"missing":..}.
