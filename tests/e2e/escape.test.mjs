@@ -96,6 +96,13 @@ function sections(out) {
   }
   return s;
 }
+// The text of result i, which must show the probe ran to its end (a row
+// whose probe never ran, e.g. the runner died, must not pass).
+function ranOut(r, i, D) {
+  const txt = r.results[i]?.text ?? '';
+  assert.ok(txt.includes(`end-${D}`), `the probe did not run to its end:\n${clip(txt)}`);
+  return txt;
+}
 const clip = (s, n = 3000) => (s.length > n ? `${s.slice(0, n)}…[${s.length - n} more]` : s);
 
 // Raw syscall probes through perl's syscall() (x86_64 numbers). Arguments
@@ -158,6 +165,7 @@ const syscallCommand = (m) => [
   `mount -t tmpfs x /nonexistent-${m} 2>&1; echo mount_rc=$?`,
   'echo ==status==',
   "grep -E '^(NoNewPrivs|Seccomp|CapInh|CapPrm|CapEff|CapBnd|CapAmb):' /proc/self/status",
+  'echo ==end==', `echo end-${m}`,
 ].join('\n');
 
 function assertSyscallsBlocked(out) {
@@ -221,12 +229,13 @@ describe('sandbox escapes', { concurrency: true }, () => {
             `cat /proc/[0-9]*/root/workspace/secret-${D}.txt`,
             `ls -A ${root}/sessions ${wsA}`,
             `grep -rs xsecret- ${root}`,
-          ].map((c) => `${c} 2>&1 | head -c 3000`).join('; echo; '),
+          ].map((c) => `${c} 2>&1 | head -c 3000`).join('; echo; ') + `; echo; echo end-${D}`,
         }],
         ['read', { file_path: `${wsA}/secret-${D}.txt` }],
         ['grep', { pattern: 'xsecret-', path: wsA }],
         ['glob', { pattern: '**/*', path: wsA }],
       ]);
+      ranOut(b, 0, D);
       assert.ok(!b.out.includes(secret), `B read A's file:\n${clip(b.out)}`);
       assert.ok(!b.out.includes(a), `B saw A's session id:\n${clip(b.out)}`);
       for (const r of b.results.slice(1)) assert.equal(r.isError, true, `${r.name} of A's workspace succeeded: ${r.text}`);
@@ -250,12 +259,13 @@ describe('sandbox escapes', { concurrency: true }, () => {
           'echo ==root==', 'ls -A /root 2>&1 | head -100',
           'echo ==wroot==', `ls -A ${root} ${root}/sessions 2>&1 | head -100`,
           'echo ==p1==', 'cat /proc/1/root/etc/shadow 2>&1 | head -c 3000',
-          `echo ==end${D}==`,
+          'echo ==end==', `echo end-${D}`,
         ].join('\n'),
       }],
       ['read', { file_path: '/etc/shadow' }],
       ['glob', { pattern: '*', path: '/root' }],
     ]);
+    ranOut(r, 0, D);
     if (hostShadowLine) assert.ok(!r.out.includes(hostShadowLine), 'the host /etc/shadow was readable (content not shown)');
     const s = sections(r.results[0].text ?? '');
     const leakedRoot = (s.root ?? []).filter((l) => hostRootEntries.includes(l.trim()));
@@ -282,7 +292,7 @@ describe('sandbox escapes', { concurrency: true }, () => {
           command: `for p in /usr/x-${D} /etc/x-${D} ${root}/x-${D} ${root}/sessions/x-${D} ../x-${D} ../../x-${D} ../../../x-${D}; do ` +
             'if (echo pwn > "$p") 2>/dev/null; then echo "wrote $p"; else echo "denied $p"; fi; done; ' +
             `ln -s /etc etc-${D}; (echo pwn > etc-${D}/y-${D}) 2>/dev/null && echo wrote-link || echo denied-link; ` +
-            `(echo pwned >> ${outside}) 2>/dev/null && echo wrote-outside || echo denied-outside`,
+            `(echo pwned >> ${outside}) 2>/dev/null && echo wrote-outside || echo denied-outside; echo end-${D}`,
         }],
         ['write', { file_path: `/etc/x-${D}`, content: 'pwn\n' }],
         ['write', { file_path: `/usr/x-${D}`, content: 'pwn\n' }],
@@ -296,7 +306,7 @@ describe('sandbox escapes', { concurrency: true }, () => {
         ['edit', { file_path: outside, old_string: 'old', new_string: 'pwned' }],
       ]);
       ws = w.workdirFor(r.sid);
-      const bash = r.results[0].text ?? '';
+      const bash = ranOut(r, 0, D);
       assert.match(bash, new RegExp(`^denied /usr/x-${D}$`, 'm'), `bash wrote to /usr:\n${bash}`);
       assert.match(bash, new RegExp(`^denied /etc/x-${D}$`, 'm'), `bash wrote to /etc:\n${bash}`);
       for (const x of r.results.slice(1)) assert.equal(x.isError, true, `${x.name} ${x.input.file_path} succeeded: ${x.text}`);
@@ -326,11 +336,11 @@ describe('sandbox escapes', { concurrency: true }, () => {
             `ln -sfn .. d-${D}; ln -sfn /tmp d-${D}; done') >/dev/null 2>&1 & FLIP=$!; echo started`,
         }],
         ...names.map((n, i) => ['write', { file_path: `d-${D}/${n}`, content: `x${i}\n` }]),
-        ['bash', { command: `touch stop-${D}; wait $FLIP; echo inside=$(ls in-${D} | wc -l); echo outside=$(ls -A / /etc /tmp /usr .. 2>/dev/null | grep -c f-${D})` }],
+        ['bash', { command: `touch stop-${D}; wait $FLIP; echo inside=$(ls in-${D} | wc -l); echo outside=$(ls -A / /etc /tmp /usr .. 2>/dev/null | grep -c f-${D}); echo end-${D}` }],
       ], { timeoutMs: 120000 });
       ws = w.workdirFor(r.sid);
       assert.equal(r.results[0].text, 'started');
-      const last = r.results.at(-1).text ?? '';
+      const last = ranOut(r, r.results.length - 1, D);
       assert.match(last, /^outside=0$/m, `writes landed outside /workspace inside the sandbox:\n${last}`);
       assert.deepEqual(landed(), [], 'writes landed outside the workspace on the host');
       await assertHealthy(ctx, w, { sids: [r.sid], markers: [D] });
@@ -353,10 +363,10 @@ describe('sandbox escapes', { concurrency: true }, () => {
         'echo ==npids==', 'ls -d /proc/[0-9]* | wc -l',
         'echo ==sys==', 'ls -A /sys 2>&1 | head -20',
         'echo ==mounts==', "awk '{ for (i = 1; i <= NF; i++) if ($i == \"-\") print $(i+1), $5 }' /proc/self/mountinfo",
-        `echo ==end${D}==`,
+        'echo ==end==', `echo end-${D}`,
       ].join('\n'),
     }]]);
-    const out = r.results[0].text ?? '';
+    const out = ranOut(r, 0, D);
     assert.ok(!out.includes(CANARY), `the worker's canary was readable:\n${clip(out)}`);
     assert.ok(!out.includes(ctx.envKey), 'the environment key was readable (not shown)');
     const s = sections(out);
@@ -382,9 +392,10 @@ describe('sandbox escapes', { concurrency: true }, () => {
         'echo ==grep==',
         "timeout 20 grep -rIaso -E '(AIRLOCK_[A-Z_]*|ANTHROPIC_[A-Z_]*)=[^[:space:]]{0,120}' . /mnt/session /tmp " +
           "/proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | head -50",
-        `echo ==end${D}==`,
+        'echo ==end==', `echo end-${D}`,
       ].join('\n'),
     }], ['grep', { pattern: 'ANTHROPIC_|AIRLOCK_|sk-ant', path: '.' }]]);
+    ranOut(r, 0, D);
     assert.ok(!r.out.includes(CANARY), `the canary leaked:\n${clip(r.out)}`);
     assert.ok(!r.out.includes(ctx.envKey), 'the environment key leaked (not shown)');
     const s = sections(r.results[0].text ?? '');
@@ -399,6 +410,7 @@ describe('sandbox escapes', { concurrency: true }, () => {
     const { ctx, w } = await main();
     const D = mark();
     const r = await ctx.run([['bash', { command: `env; echo end-${D}` }]]);
+    ranOut(r, 0, D);
     const leaked = Object.entries(SECRETISH).filter(([, v]) => r.out.includes(v)).map(([k]) => k);
     assert.deepEqual(leaked, [], 'secret-shaped host variables reached the sandbox env');
     await assertHealthy(ctx, w, { sids: [r.sid], markers: [D] });
@@ -411,7 +423,7 @@ describe('sandbox escapes', { concurrency: true }, () => {
     const { ctx, w } = await main();
     const D = mark();
     const r = await ctx.run([['bash', { command: syscallCommand(D), timeout_ms: 30000 }]]);
-    assertSyscallsBlocked(r.results[0].text ?? '');
+    assertSyscallsBlocked(ranOut(r, 0, D));
     await assertHealthy(ctx, w, { sids: [r.sid], markers: [D] });
   });
 
@@ -442,13 +454,17 @@ describe('sandbox escapes', { concurrency: true }, () => {
     const D = mark();
     const r = await ctx.run([
       ['bash', {
-        command: "perl -e '$| = 1; my @a; for my $i (1..64) { push @a, \"x\" x (64 << 20); print \"alloc=\", $i * 64, \"\\n\" } " +
-          `print "done\\n"' ${D} 2>&1; echo rc=$?`,
+        command: "perl -e 'open(my $log, \">\", \"mem-$ARGV[0].log\") or die; select($log); $| = 1; my @a; " +
+          'for my $i (1..64) { push @a, "x" x (64 << 20); print "alloc=", $i * 64, "\\n" } ' +
+          `print "done\\n"' ${D} 2>&1; echo rc=$?; cat mem-${D}.log`,
         timeout_ms: 60000,
       }],
       ['bash', { command: `echo after-${D}` }],
     ], { timeoutMs: 120000 });
-    const out = r.results[0].text ?? '';
+    // The probe's own log, written as it goes, in the workspace on the host.
+    const log = readFileSync(join(w.workdirFor(r.sid), `mem-${D}.log`), 'utf8');
+    assert.match(log, /^alloc=64$/m, `the probe did not start allocating: ${log}`);
+    const out = `${r.results[0].text ?? ''}\n${log}`;
     assert.ok(!/^done$/m.test(out), `the 4 GiB allocation completed:\n${clip(out)}`);
     const allocs = [...out.matchAll(/^alloc=(\d+)$/gm)].map((x) => Number(x[1]));
     const max = allocs.length ? Math.max(...allocs) : 0;
@@ -583,7 +599,7 @@ describe('sandbox escapes', { concurrency: true }, () => {
           ...[hubPort, L.port].map((p) => `timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/${p} && echo connected-${p}' 2>&1; echo rc-${p}=$?`),
           `timeout 5 bash -c 'exec 3<>/dev/tcp/localhost/${L.port} && echo connected-localhost' 2>&1`,
           'echo ==ifaces==', "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
-          `echo ==end${D}==`,
+          'echo ==end==', `echo end-${D}`,
         ].join('\n'),
         timeout_ms: 30000,
       }]]);
@@ -621,6 +637,7 @@ describe('sandbox escapes', { concurrency: true }, () => {
           `echo rc=$?; command -v curl >/dev/null && curl -sS -m 5 http://169.254.169.254/${D} 2>&1; echo end-${D}`;
         const none = await mk(['--max-sessions', '2']);
         const r = await none.e.run([['bash', { command: cmd, timeout_ms: 30000 }]]);
+        ranOut(r, 0, D);
         assert.doesNotMatch(r.out, /LEAK/, r.out);
         assert.deepEqual(hub.conns(), [], 'the stand-in metadata listener saw a connection');
         await assertHealthy(none.e, none.w, { sids: [r.sid], markers: [D] });
@@ -629,6 +646,7 @@ describe('sandbox escapes', { concurrency: true }, () => {
         // shares the worker's network namespace.
         const host = await mk(['--max-sessions', '2', '--network', 'host']);
         const c = await host.e.run([['bash', { command: cmd, timeout_ms: 30000 }]]);
+        ranOut(c, 0, D);
         assert.match(c.out, /LEAK/, `with --network host the probe did not reach the stand-in:\n${c.out}`);
         assert.ok(hub.conns().length >= 1, 'the stand-in saw no connection with --network host');
       } finally {
@@ -675,7 +693,7 @@ describe('sandbox escapes', { concurrency: true }, () => {
             'echo ==root==', 'ls -A /root 2>&1 | head -100',
             'echo ==secret==', `cat ${secretDir}/secret.txt 2>&1`,
             'echo ==wroot==', `ls -A ${root} ${root}/sessions 2>&1 | head -100`,
-            `echo ==end${D}==`,
+            'echo ==end==', `echo end-${D}`,
           ].join('\n'),
         }],
         ['write', { file_path: `../x-${D}`, content: 'pwn\n' }],
@@ -705,7 +723,7 @@ describe('sandbox escapes', { concurrency: true }, () => {
     const { ctx, w } = await levelC();
     const D = mark();
     const r = await ctx.run([['bash', { command: syscallCommand(D), timeout_ms: 30000 }]]);
-    assertSyscallsBlocked(r.results[0].text ?? '');
+    assertSyscallsBlocked(ranOut(r, 0, D));
     await assertHealthy(ctx, w, { sids: [r.sid], markers: [D] });
   });
 
@@ -718,6 +736,7 @@ describe('sandbox escapes', { concurrency: true }, () => {
         "for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f; done 2>/dev/null | grep -a -E '^(AIRLOCK|ANTHROPIC)_' | sort -u | head -c 20000; " +
         `echo end-${D}`,
     }]]);
+    ranOut(r, 0, D);
     assert.ok(!r.out.includes(CANARY), `the worker's canary was readable:\n${clip(r.out)}`);
     assert.ok(!r.out.includes(ctx.envKey), 'the environment key was readable (not shown)');
     await assertHealthy(ctx, w, { sids: [r.sid], markers: [D] });
