@@ -112,7 +112,8 @@ const clip = (s, n = 3000) => (s.length > n ? `${s.slice(0, n)}…[${s.length - 
 // attach to the probe's own child.
 const PERL_SYSCALLS = [
   'use POSIX ();', '$| = 1;', 'my $m = $ARGV[0];',
-  'sub probe { my ($name, @a) = @_; $! = 0; my $r = syscall(@a); my $e = $! + 0; print "$name=", ($r == -1 ? $e : "ok"), "\\n"; }',
+  // syscall() has prototype ($@): the number must be a scalar of its own.
+  'sub probe { my ($name, $nr, @a) = @_; $! = 0; my $r = syscall($nr, @a); my $e = $! + 0; print "$name=", ($r == -1 ? $e : "ok"), "\\n"; }',
   'open(my $null, "<", "/dev/null") or die "open /dev/null: $!";',
   'my $nfd = fileno($null); my $ch = "x"; my $uring = "\\0" x 120;',
   'probe("unshare_user", 272, 0x10000000);',
