@@ -91,15 +91,18 @@ export function needLevel(t, min, what, p = probe()) {
 }
 
 // The sandbox flags, dropped in self-test mode (the worker then has none).
+// AIRLOCK_E2E_ESCAPE_WORKER_ARGS (self-test only) adds flags, e.g. a
+// --runner-exe that wraps the runner in a stand-in sandbox.
 export function sandboxArgs(args) {
   if (!SELFTEST) return args;
+  const extra = (process.env.AIRLOCK_E2E_ESCAPE_WORKER_ARGS ?? '').split(' ').filter(Boolean);
   const out = [];
   const valued = new Set(['--min-isolation', '--network', '--memory-max', '--pids-max', '--tmp-size', '--nofile', '--fsize']);
   for (let i = 0; i < args.length; i++) {
     if (valued.has(args[i])) i++;
     else out.push(args[i]);
   }
-  return out;
+  return [...out, ...extra];
 }
 
 // Starts `airlock worker` (behind prefix, e.g. ['ip','netns','exec',NS])
