@@ -30,10 +30,11 @@
 #include "../lib/base/log.h"
 #include "sandbox.h"
 
-/* Where the new root is assembled. Mounting over /tmp only hides it in our
- * private mount namespace; the session's host directories are reached
- * through fds opened before that, so they may live under /tmp too. */
-#define NEWROOT      "/tmp"
+/* Where the new root is assembled: the first of these that exists.
+ * Mounting over it only hides it in our private mount namespace; the
+ * session's host directories are reached through fds opened before that,
+ * so they may live under /tmp too. */
+#define NEWROOT      "/tmp", "/run", "/mnt"
 #define SANDBOX_HOST "airlock"
 
 #define TMP_SIZE_DEFAULT   (512LL << 20)
@@ -437,8 +438,11 @@ static int setup_proc(char *why)
 
     if (r < 0)
         return r;
+    /* EPERM here usually means the host's /proc has paths mounted over
+     * (Docker's masks): the kernel then refuses a fresh, fully visible
+     * procfs to a user namespace. */
     if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-        return fail(why, -errno, "fs: mount proc");
+        return fail(why, -errno, "fs: mount proc (host /proc masked?)");
     for (size_t i = 0; i < AL_ELEMENTSOF(masked); i++) {
         if (mount("/dev/null", masked[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
             return fail(why, -errno, "fs: mask %s", masked[i]);
@@ -484,9 +488,13 @@ static int setup_dev(const char *shm_opts, char *why)
         if (mknod(dst, S_IFREG | 0666, 0) < 0)
             return fail(why, -errno, "fs: create %s", dst);
         /* The bind keeps the host devtmpfs mount's flags (no nodev): a
-         * device node is opened through the mount it is found on. */
-        if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
-            return fail(why, -errno, "fs: bind %s", src);
+         * device node is opened through the mount it is found on. A node
+         * the host lacks (containers often have no /dev/tty) is left out. */
+        if (mount(src, dst, NULL, MS_BIND, NULL) < 0) {
+            if (errno != ENOENT)
+                return fail(why, -errno, "fs: bind %s", src);
+            (void) unlink(dst);
+        }
     }
     r = mkdir_p("dev/pts", why);
     if (r < 0)
@@ -537,6 +545,23 @@ static int build_root(const struct al_ns_cfg *c, char *why)
     return setup_dev(opts, why);
 }
 
+/* The new root's tmpfs, over the first of NEWROOT that exists; the cwd
+ * is its root afterwards. */
+static int mount_newroot(char *why)
+{
+    static const char *const at[] = { NEWROOT };
+    int e = ENOENT;
+
+    for (size_t i = 0; i < AL_ELEMENTSOF(at); i++) {
+        if (mount("tmpfs", at[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k,nr_inodes=256") < 0) {
+            e = errno;
+            continue;
+        }
+        return chdir(at[i]) < 0 ? fail(why, -errno, "fs: chdir %s", at[i]) : 0;
+    }
+    return fail(why, -e, "fs: tmpfs for the new root");
+}
+
 int al_ns_setup_fs(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
 {
     int r;
@@ -546,10 +571,9 @@ int al_ns_setup_fs(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
     /* Nothing we mount may leak back to the host, nor host mounts in. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return fail(why, -errno, "fs: make / private");
-    if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k,nr_inodes=256") < 0)
-        return fail(why, -errno, "fs: tmpfs on " NEWROOT);
-    if (chdir(NEWROOT) < 0)
-        return fail(why, -errno, "fs: chdir " NEWROOT);
+    r = mount_newroot(why);
+    if (r < 0)
+        return r;
     r = build_root(c, why);
     if (r < 0)
         return r;
