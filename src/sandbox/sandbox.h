@@ -63,25 +63,42 @@ void al_sandbox_limits_default(struct al_sandbox_limits *l);
 /* ---- ns.c ---------------------------------------------------------------- */
 
 struct al_ns_cfg {
-    const char *workdir;     /* host path, becomes /workspace */
-    const char *outputs;     /* host path, becomes /mnt/session/outputs */
+    const char *workdir;     /* host dir, becomes /workspace (rw, nosuid, nodev) */
+    const char *outputs;     /* host dir, becomes /mnt/session/outputs; NULL: none */
     uid_t uid;               /* host uid the sandbox's root maps to (per session
-                              * when the worker is root; else the worker's own) */
-    gid_t gid;
+                              * when the worker is root; else the worker's own).
+                              * Never 0: refused with -EPERM */
+    gid_t gid;               /* likewise; never 0 */
     bool net_host;           /* keep the host's network namespace */
-    const struct al_sandbox_limits *lim;
+    const struct al_sandbox_limits *lim; /* tmp_size, tmp_inodes of /tmp and
+                              * /dev/shm (0 or NULL: 512 MiB, 65536) */
 };
 
-/* Unshares user, mount, pid, ipc, uts, cgroup (and net unless net_host)
- * namespaces and forks. In the parent (the original runner process) it
- * never returns: it waits for the child, forwards SIGTERM/SIGINT/SIGHUP,
- * and exits with the child's status. Returns 0 in the child, which is PID 1
- * of the new pid namespace. Negative errno (nothing changed) when the
- * kernel refuses. fd 3 (the worker's socket) stays open in the child only. */
+/* Clones into new user, mount, pid, ipc, uts, cgroup (and net unless
+ * net_host) namespaces; the parent writes the child's uid_map "0 uid 1" and
+ * gid_map "0 gid 1" (a process inside may map only its own ids).
+ * - Parent (the original runner process): never returns once the child
+ *   runs. It closes every fd but 0-2 (so fd 3, the worker's socket, is
+ *   the child's alone), forwards SIGTERM/SIGINT/SIGHUP to the child, and
+ *   _exits with the child's status, or 128+signal. PID 1 only receives a
+ *   forwarded signal it has a handler for (pid_namespaces(7)).
+ * - Child: returns 0 as PID 1 of the new pid namespace, uid/gid 0 there,
+ *   no supplementary groups, PR_SET_PDEATHSIG(SIGKILL), a new session (no
+ *   controlling tty), hostname "airlock", and not dumpable (the session,
+ *   running as the same uid, cannot ptrace it or open /proc/1/fd/3; what
+ *   it execs is dumpable again).
+ * Must be called single-threaded. Negative errno with nothing changed when
+ * the arguments or the kernel refuse (uid/gid 0, a non-root caller mapping
+ * ids not its own, a missing workdir, clone failing: EPERM/ENOSPC when user
+ * namespaces are disabled). An error after the clone is returned in the
+ * child, which should then exit; the parent mirrors that exit. */
 _must_check_ int al_ns_enter(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY]);
-/* In the child: builds the new root and pivots into it; afterwards the
- * session's directories are /workspace and /mnt/session/outputs and the
- * cwd is /workspace. */
+/* In the child, after al_ns_enter: builds a new root on a tmpfs (read-only
+ * binds of /usr /etc /opt, merged-/usr symlinks, rw /workspace and
+ * /mnt/session/outputs, tmpfs /tmp, a fresh /proc with the OCI masks, a
+ * minimal /dev, no /sys), makes / read-only and pivots into it; the old
+ * root is detached, and the cwd is /workspace. Host paths (c->workdir)
+ * mean nothing afterwards. docs/internals/SANDBOX.md lists what is seen. */
 _must_check_ int al_ns_setup_fs(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY]);
 /* In the child: lo up (a no-op with net_host). */
 _must_check_ int al_ns_setup_net(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY]);
