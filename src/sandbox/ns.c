@@ -49,7 +49,7 @@ static int ns_outputs_fd = -1;
 /* The parent's signal handlers forward to this pid. */
 static volatile sig_atomic_t ns_child;
 
-_printf_(3, 4) static int fail(char *why, int r, const char *fmt, ...)
+_printf_(3, 4) static int ns_err(char *why, int r, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -110,18 +110,18 @@ static int write_maps(pid_t pid, const struct al_ns_cfg *c, bool root, char *why
         (void) snprintf(path, sizeof(path), "/proc/%d/setgroups", (int) pid);
         r = write_file(path, "deny");
         if (r < 0)
-            return fail(why, r, "ns: write %s", path);
+            return ns_err(why, r, "ns: write %s", path);
     }
     (void) snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) pid);
     (void) snprintf(map, sizeof(map), "0 %u 1\n", (unsigned) c->uid);
     r = write_file(path, map);
     if (r < 0)
-        return fail(why, r, "ns: write uid_map \"0 %u 1\"", (unsigned) c->uid);
+        return ns_err(why, r, "ns: write uid_map \"0 %u 1\"", (unsigned) c->uid);
     (void) snprintf(path, sizeof(path), "/proc/%d/gid_map", (int) pid);
     (void) snprintf(map, sizeof(map), "0 %u 1\n", (unsigned) c->gid);
     r = write_file(path, map);
     if (r < 0)
-        return fail(why, r, "ns: write gid_map \"0 %u 1\"", (unsigned) c->gid);
+        return ns_err(why, r, "ns: write gid_map \"0 %u 1\"", (unsigned) c->gid);
     return 0;
 }
 
@@ -175,7 +175,7 @@ static int open_dir(const char *path, int *ret_fd, char *why)
     }
     fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return fail(why, -errno, "ns: open %s", path);
+        return ns_err(why, -errno, "ns: open %s", path);
     *ret_fd = fd;
     return 0;
 }
@@ -188,8 +188,8 @@ static int check_dir(const char *path, char *why)
     if (!path)
         return 0;
     if (stat(path, &st) < 0)
-        return fail(why, -errno, "ns: %s", path);
-    return S_ISDIR(st.st_mode) ? 0 : fail(why, -ENOTDIR, "ns: %s", path);
+        return ns_err(why, -errno, "ns: %s", path);
+    return S_ISDIR(st.st_mode) ? 0 : ns_err(why, -ENOTDIR, "ns: %s", path);
 }
 
 /* The child, after the parent wrote the maps: become uid/gid 0 of the new
@@ -206,7 +206,7 @@ static int child_start(const struct al_ns_cfg *c, bool root, int sync_fd, const 
         n = read(sync_fd, &go, 1);
     while (n < 0 && errno == EINTR);
     if (n != 1)
-        return fail(why, -ESRCH, "ns: parent gone before mapping ids");
+        return ns_err(why, -ESRCH, "ns: parent gone before mapping ids");
     r = open_dir(c->workdir, &ns_workdir_fd, why);
     if (r >= 0)
         r = open_dir(c->outputs, &ns_outputs_fd, why);
@@ -216,34 +216,34 @@ static int child_start(const struct al_ns_cfg *c, bool root, int sync_fd, const 
     /* Supplementary groups are inherited from the host (root's include
      * gid 0); they would still count for permission checks. */
     if (root && setgroups(0, NULL) < 0)
-        return fail(why, -errno, "ns: setgroups");
+        return ns_err(why, -errno, "ns: setgroups");
     if (setresgid(0, 0, 0) < 0)
-        return fail(why, -errno, "ns: setresgid");
+        return ns_err(why, -errno, "ns: setresgid");
     if (setresuid(0, 0, 0) < 0)
-        return fail(why, -errno, "ns: setresuid");
+        return ns_err(why, -errno, "ns: setresuid");
     /* After the id changes: they clear the death signal. The sync pipe's
      * write end lives as long as the parent, so a hang-up now means it
      * died before the signal was armed. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-        return fail(why, -errno, "ns: PR_SET_PDEATHSIG");
+        return ns_err(why, -errno, "ns: PR_SET_PDEATHSIG");
     if (poll(&pfd, 1, 0) < 0 || (pfd.revents & (POLLHUP | POLLERR)))
-        return fail(why, -ESRCH, "ns: parent gone");
+        return ns_err(why, -ESRCH, "ns: parent gone");
     (void) close(sync_fd);
 
     if (sigprocmask(SIG_SETMASK, mask, NULL) < 0)
-        return fail(why, -errno, "ns: sigprocmask");
+        return ns_err(why, -errno, "ns: sigprocmask");
     /* No controlling terminal: TIOCSTI into the host's tty (sandbox-notes
      * §3 row 19). The parent stays in the old session and forwards. */
     if (setsid() < 0)
-        return fail(why, -errno, "ns: setsid");
+        return ns_err(why, -errno, "ns: setsid");
     if (sethostname(SANDBOX_HOST, strlen(SANDBOX_HOST)) < 0)
-        return fail(why, -errno, "ns: sethostname");
+        return ns_err(why, -errno, "ns: sethostname");
     /* The session runs as our uid: without this it could ptrace us or
      * open /proc/1/fd/3, the worker's socket. As root the uid change has
      * already done it; say so for the non-root case too. What we exec is
      * dumpable again (execve resets it), so the shell sees its own /proc. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-        return fail(why, -errno, "ns: PR_SET_DUMPABLE");
+        return ns_err(why, -errno, "ns: PR_SET_DUMPABLE");
     return 0;
 }
 
@@ -257,14 +257,14 @@ int al_ns_enter(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
     pid_t pid;
 
     if (!c || !c->workdir)
-        return fail(why, -EINVAL, "ns: no workdir");
+        return ns_err(why, -EINVAL, "ns: no workdir");
     /* Host root inside would own every root-owned host file the binds
      * show (and CAP_DAC_OVERRIDE would apply to them). */
     if (c->uid == 0 || c->gid == 0)
-        return fail(why, -EPERM, "ns: refusing to map host uid/gid 0 (%u:%u)", (unsigned) c->uid,
+        return ns_err(why, -EPERM, "ns: refusing to map host uid/gid 0 (%u:%u)", (unsigned) c->uid,
                     (unsigned) c->gid);
     if (!root && (c->uid != geteuid() || c->gid != getegid()))
-        return fail(why, -EPERM, "ns: not root: can map only %u:%u, not %u:%u", (unsigned) geteuid(),
+        return ns_err(why, -EPERM, "ns: not root: can map only %u:%u, not %u:%u", (unsigned) geteuid(),
                     (unsigned) getegid(), (unsigned) c->uid, (unsigned) c->gid);
     r = check_dir(c->workdir, why);
     if (r >= 0)
@@ -272,7 +272,7 @@ int al_ns_enter(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
     if (r < 0)
         return r;
     if (pipe2(p, O_CLOEXEC) < 0)
-        return fail(why, -errno, "ns: pipe2");
+        return ns_err(why, -errno, "ns: pipe2");
     rd = p[0], wr = p[1];
     if (!c->net_host)
         flags |= CLONE_NEWNET;
@@ -284,13 +284,13 @@ int al_ns_enter(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
     (void) sigaddset(&block, SIGINT);
     (void) sigaddset(&block, SIGHUP);
     if (sigprocmask(SIG_BLOCK, &block, &old) < 0)
-        return fail(why, -errno, "ns: sigprocmask");
+        return ns_err(why, -errno, "ns: sigprocmask");
 
     pid = raw_clone(flags | SIGCHLD);
     if (pid < 0) {
         r = -errno;
         (void) sigprocmask(SIG_SETMASK, &old, NULL);
-        return fail(why, r, "ns: clone(%s)", c->net_host ? "user|mnt|pid|ipc|uts|cgroup" : "user|mnt|pid|ipc|uts|cgroup|net");
+        return ns_err(why, r, "ns: clone(%s)", c->net_host ? "user|mnt|pid|ipc|uts|cgroup" : "user|mnt|pid|ipc|uts|cgroup|net");
     }
     if (pid == 0) {
         (void) close(TAKE_FD(wr));
@@ -300,7 +300,7 @@ int al_ns_enter(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
     (void) close(TAKE_FD(rd));
     r = write_maps(pid, c, root, why);
     if (r >= 0 && write(wr, "1", 1) != 1)
-        r = fail(why, -errno, "ns: write sync pipe");
+        r = ns_err(why, -errno, "ns: write sync pipe");
     if (r < 0) {
         (void) kill(pid, SIGKILL);
         (void) waitpid(pid, NULL, 0);
@@ -312,27 +312,11 @@ int al_ns_enter(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
 
 /* ---- al_ns_setup_fs -------------------------------------------------------- */
 
-/* Adds flags to the mount at path (and, where the kernel has
- * mount_setattr(), every mount under it). Setting flags never trips over
- * the flags the kernel locked when our mount namespace was copied; the old
- * remount path must restate them, as bubblewrap does. */
-static int mount_add_flags(const char *path, unsigned long ms, bool recursive)
+/* Before 5.12: a remount that restates every flag the mount has, since
+ * dropping a locked one is EPERM. Top mount only. */
+static int remount_add_flags(const char *path, unsigned long ms)
 {
-    struct mount_attr a = { 0 };
     struct statvfs sv;
-
-    if (ms & MS_RDONLY)
-        a.attr_set |= MOUNT_ATTR_RDONLY;
-    if (ms & MS_NOSUID)
-        a.attr_set |= MOUNT_ATTR_NOSUID;
-    if (ms & MS_NODEV)
-        a.attr_set |= MOUNT_ATTR_NODEV;
-    if (ms & MS_NOEXEC)
-        a.attr_set |= MOUNT_ATTR_NOEXEC;
-    if (syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &a, sizeof(a)) == 0)
-        return 0;
-    if (errno != ENOSYS)
-        return -errno;
 
     if (statvfs(path, &sv) < 0)
         return -errno;
@@ -354,20 +338,43 @@ static int mount_add_flags(const char *path, unsigned long ms, bool recursive)
     return mount(NULL, path, NULL, ms, NULL) < 0 ? -errno : 0;
 }
 
+/* Adds flags to the mount at path (and, where the kernel has
+ * mount_setattr(), every mount under it). Setting flags never trips over
+ * the flags the kernel locked when our mount namespace was copied; the old
+ * remount path must restate them, as bubblewrap does. */
+static int mount_add_flags(const char *path, unsigned long ms, bool recursive)
+{
+    struct mount_attr a = { 0 };
+
+    if (ms & MS_RDONLY)
+        a.attr_set |= MOUNT_ATTR_RDONLY;
+    if (ms & MS_NOSUID)
+        a.attr_set |= MOUNT_ATTR_NOSUID;
+    if (ms & MS_NODEV)
+        a.attr_set |= MOUNT_ATTR_NODEV;
+    if (ms & MS_NOEXEC)
+        a.attr_set |= MOUNT_ATTR_NOEXEC;
+    if (syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &a, sizeof(a)) == 0)
+        return 0;
+    if (errno != ENOSYS)
+        return -errno;
+    return remount_add_flags(path, ms);
+}
+
 static int bind_mount(const char *src, const char *dst, unsigned long add, char *why)
 {
     int r;
 
     if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
-        return fail(why, -errno, "fs: bind %s on %s", src, dst);
+        return ns_err(why, -errno, "fs: bind %s on %s", src, dst);
     r = add ? mount_add_flags(dst, add, true) : 0;
-    return r < 0 ? fail(why, r, "fs: flags of %s", dst) : 0;
+    return r < 0 ? ns_err(why, r, "fs: flags of %s", dst) : 0;
 }
 
 static int mkdir_p(const char *path, char *why)
 {
     if (mkdir(path, 0755) < 0 && errno != EEXIST)
-        return fail(why, -errno, "fs: mkdir %s", path);
+        return ns_err(why, -errno, "fs: mkdir %s", path);
     return 0;
 }
 
@@ -399,10 +406,10 @@ static int setup_system(char *why)
         if (S_ISLNK(st.st_mode)) {
             ssize_t n = readlink(host, target, sizeof(target) - 1);
             if (n < 0)
-                return fail(why, -errno, "fs: readlink %s", host);
+                return ns_err(why, -errno, "fs: readlink %s", host);
             target[n] = '\0';
             if (symlink(target, names[i]) < 0)
-                return fail(why, -errno, "fs: symlink %s", names[i]);
+                return ns_err(why, -errno, "fs: symlink %s", names[i]);
         } else if (S_ISDIR(st.st_mode)) {
             r = mkdir_p(names[i], why);
             if (r >= 0)
@@ -421,7 +428,7 @@ static int mount_tmpfs(const char *dst, unsigned long ms, const char *opts, char
     if (r < 0)
         return r;
     if (mount("tmpfs", dst, "tmpfs", ms, opts) < 0)
-        return fail(why, -errno, "fs: tmpfs on %s (%s)", dst, opts);
+        return ns_err(why, -errno, "fs: tmpfs on %s (%s)", dst, opts);
     return 0;
 }
 
@@ -442,25 +449,25 @@ static int setup_proc(char *why)
      * (Docker's masks): the kernel then refuses a fresh, fully visible
      * procfs to a user namespace. */
     if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-        return fail(why, -errno, "fs: mount proc (host /proc masked?)");
+        return ns_err(why, -errno, "fs: mount proc (host /proc masked?)");
     for (size_t i = 0; i < AL_ELEMENTSOF(masked); i++) {
         if (mount("/dev/null", masked[i], NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
-            return fail(why, -errno, "fs: mask %s", masked[i]);
+            return ns_err(why, -errno, "fs: mask %s", masked[i]);
     }
     for (size_t i = 0; i < AL_ELEMENTSOF(masked_dirs); i++) {
         if (mount("tmpfs", masked_dirs[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=2") < 0 &&
             errno != ENOENT)
-            return fail(why, -errno, "fs: mask %s", masked_dirs[i]);
+            return ns_err(why, -errno, "fs: mask %s", masked_dirs[i]);
     }
     for (size_t i = 0; i < AL_ELEMENTSOF(ro); i++) {
         if (mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
             if (errno == ENOENT)
                 continue;
-            return fail(why, -errno, "fs: bind %s", ro[i]);
+            return ns_err(why, -errno, "fs: bind %s", ro[i]);
         }
         r = mount_add_flags(ro[i], MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, true);
         if (r < 0)
-            return fail(why, r, "fs: read-only %s", ro[i]);
+            return ns_err(why, r, "fs: read-only %s", ro[i]);
     }
     return 0;
 }
@@ -486,13 +493,13 @@ static int setup_dev(const char *shm_opts, char *why)
         (void) snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
         (void) snprintf(dst, sizeof(dst), "dev/%s", nodes[i]);
         if (mknod(dst, S_IFREG | 0666, 0) < 0)
-            return fail(why, -errno, "fs: create %s", dst);
+            return ns_err(why, -errno, "fs: create %s", dst);
         /* The bind keeps the host devtmpfs mount's flags (no nodev): a
          * device node is opened through the mount it is found on. A node
          * the host lacks (containers often have no /dev/tty) is left out. */
         if (mount(src, dst, NULL, MS_BIND, NULL) < 0) {
             if (errno != ENOENT)
-                return fail(why, -errno, "fs: bind %s", src);
+                return ns_err(why, -errno, "fs: bind %s", src);
             (void) unlink(dst);
         }
     }
@@ -500,16 +507,16 @@ static int setup_dev(const char *shm_opts, char *why)
     if (r < 0)
         return r;
     if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
-        return fail(why, -errno, "fs: mount devpts");
+        return ns_err(why, -errno, "fs: mount devpts");
     r = mount_tmpfs("dev/shm", MS_NOSUID | MS_NODEV, shm_opts, why);
     if (r < 0)
         return r;
     for (size_t i = 0; i < AL_ELEMENTSOF(links); i++) {
         if (symlink(links[i][0], links[i][1]) < 0)
-            return fail(why, -errno, "fs: symlink %s", links[i][1]);
+            return ns_err(why, -errno, "fs: symlink %s", links[i][1]);
     }
     r = mount_add_flags("dev", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, false);
-    return r < 0 ? fail(why, r, "fs: read-only /dev") : 0;
+    return r < 0 ? ns_err(why, r, "fs: read-only /dev") : 0;
 }
 
 /* Everything under the new root, relative to it (the cwd). */
@@ -557,9 +564,9 @@ static int mount_newroot(char *why)
             e = errno;
             continue;
         }
-        return chdir(at[i]) < 0 ? fail(why, -errno, "fs: chdir %s", at[i]) : 0;
+        return chdir(at[i]) < 0 ? ns_err(why, -errno, "fs: chdir %s", at[i]) : 0;
     }
-    return fail(why, -e, "fs: tmpfs for the new root");
+    return ns_err(why, -e, "fs: tmpfs for the new root");
 }
 
 int al_ns_setup_fs(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
@@ -567,10 +574,10 @@ int al_ns_setup_fs(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
     int r;
 
     if (!c || ns_workdir_fd < 0)
-        return fail(why, -EINVAL, "fs: al_ns_enter() did not run in this process");
+        return ns_err(why, -EINVAL, "fs: al_ns_enter() did not run in this process");
     /* Nothing we mount may leak back to the host, nor host mounts in. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        return fail(why, -errno, "fs: make / private");
+        return ns_err(why, -errno, "fs: make / private");
     r = mount_newroot(why);
     if (r < 0)
         return r;
@@ -585,15 +592,15 @@ int al_ns_setup_fs(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
 
     r = mount_add_flags(".", MS_RDONLY | MS_NOSUID | MS_NODEV, false);
     if (r < 0)
-        return fail(why, r, "fs: read-only /");
+        return ns_err(why, r, "fs: read-only /");
     /* pivot_root(".", ".") stacks the old root on top of the new one;
      * detaching it leaves only the new tree (pivot_root(2), NOTES). */
     if (syscall(SYS_pivot_root, ".", ".") < 0)
-        return fail(why, -errno, "fs: pivot_root");
+        return ns_err(why, -errno, "fs: pivot_root");
     if (umount2(".", MNT_DETACH) < 0)
-        return fail(why, -errno, "fs: detach old root");
+        return ns_err(why, -errno, "fs: detach old root");
     if (chdir("/workspace") < 0)
-        return fail(why, -errno, "fs: chdir /workspace");
+        return ns_err(why, -errno, "fs: chdir /workspace");
     return 0;
 }
 
@@ -605,19 +612,19 @@ int al_ns_setup_net(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
     struct ifreq ifr = { 0 };
 
     if (!c)
-        return fail(why, -EINVAL, "net: no config");
+        return ns_err(why, -EINVAL, "net: no config");
     if (c->net_host)
         return 0;
     fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return fail(why, -errno, "net: socket");
+        return ns_err(why, -errno, "net: socket");
     (void) snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
     if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-        return fail(why, -errno, "net: SIOCGIFFLAGS lo");
+        return ns_err(why, -errno, "net: SIOCGIFFLAGS lo");
     if (ifr.ifr_flags & IFF_UP)
         return 0;
     ifr.ifr_flags |= IFF_UP;
     if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-        return fail(why, -errno, "net: SIOCSIFFLAGS lo up");
+        return ns_err(why, -errno, "net: SIOCSIFFLAGS lo up");
     return 0;
 }

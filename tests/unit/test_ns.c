@@ -32,7 +32,9 @@
 #include <cmocka.h>
 
 #include "al_test.h"
-#include "src/sandbox/sandbox.h"
+/* Included for its static helpers (remount_add_flags); the library's copy
+ * of ns.o is then not linked in. */
+#include "src/sandbox/ns.c"
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -562,6 +564,57 @@ static void test_refusals(void **state)
     ASSERT_RET(al_ns_setup_fs(&fx->cfg, why), -EINVAL);
 }
 
+/* The pre-5.12 path: adding read-only to a bind of a mount whose nosuid,
+ * nodev and noexec the kernel locked (copied into a less privileged mount
+ * namespace). A plain read-only remount drops them and is refused; ours
+ * restates them. Root only: we make the locked mount ourselves. */
+static int locked_remount_child(const char *dir)
+{
+    char src[300], dst[300], dst2[300];
+    struct statvfs sv;
+    unsigned long want = ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC;
+
+    (void) snprintf(src, sizeof(src), "%s/src", dir);
+    (void) snprintf(dst, sizeof(dst), "%s/dst", dir);
+    (void) snprintf(dst2, sizeof(dst2), "%s/dst2", dir);
+    if (mkdir(src, 0755) < 0 || mkdir(dst, 0755) < 0 || mkdir(dst2, 0755) < 0)
+        return 10;
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return 11;
+    if (mount("tmpfs", src, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k") < 0)
+        return 12;
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+        return 13;
+    if (mount(src, dst, NULL, MS_BIND, NULL) < 0 || mount(src, dst2, NULL, MS_BIND, NULL) < 0)
+        return 14;
+    if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) == 0 || errno != EPERM)
+        return 15;
+    if (remount_add_flags(dst, MS_RDONLY) < 0)
+        return 16;
+    if (statvfs(dst, &sv) < 0 || (sv.f_flag & want) != want)
+        return 17;
+    if (mount_add_flags(dst2, MS_RDONLY, true) < 0)
+        return 18;
+    if (statvfs(dst2, &sv) < 0 || (sv.f_flag & want) != want)
+        return 19;
+    return 0;
+}
+
+static void test_locked_flags_kept(void **state)
+{
+    struct fixture *fx = *state;
+    pid_t pid;
+
+    if (geteuid() != 0)
+        skip();
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(locked_remount_child(fx->dir));
+    fx->pid = pid;
+    ASSERT_I64_EQ(wait_exit(&fx->pid), 0);
+}
+
 /* ---- AL_NS_BENCH ---------------------------------------------------------- */
 
 static int64_t now_ns(void)
@@ -668,6 +721,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dies_with_parent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_net_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_locked_flags_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
     };
     int e = userns_errno();
