@@ -123,7 +123,8 @@ export function launchWorker({ prefix = [], baseUrl, environmentId, envKey, root
   const onData = (d) => { log += d; for (const w of waiters) w(); };
   proc.stdout.on('data', onData);
   proc.stderr.on('data', onData);
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+  // 'close', not 'exit': the log is complete only once stdout/stderr ended.
+  const exited = new Promise((resolve) => proc.on('close', (code, signal) => {
     resolve({ code, signal });
     for (const w of waiters) w();
   }));
