@@ -161,13 +161,15 @@ static void add_tool(char **msg, const char *name, json_t *input)
 
 /* The demo's directives for the scripted model: write a file, count its
  * lines, edit it, grep it, read it back, then write a report with bash into
- * the outputs directory (the file tools are confined to the workspace). */
+ * the outputs directory (the file tools are confined to the workspace): in
+ * the sandbox that is /mnt/session/outputs, without namespaces the host's. */
 static char *demo_message(const struct up *u)
 {
     _cleanup_free_ char *out_dir = al_xasprintf("%s/worker/sessions/%s/outputs", u->dir, u->session_id);
     _cleanup_free_ char *q_out = sh_quote(out_dir), *q_sid = sh_quote(u->session_id);
     _cleanup_free_ char *report = al_xasprintf(
-        "out=%s; mkdir -p \"$out\" && { echo '# airlock demo report'; echo; echo session: %s; "
+        "out=/mnt/session/outputs; [ -d \"$out\" ] || out=%s; "
+        "mkdir -p \"$out\" && { echo '# airlock demo report'; echo; echo session: %s; "
         "echo \"notes.txt: $(wc -l < notes.txt) lines\"; echo 'the edited line:'; grep -n edited notes.txt; } "
         "> \"$out/report.md\" && echo \"wrote $out/report.md\"", q_out, q_sid);
     char *msg = al_xstrdup("say Hello! I am the airlock demo agent (the scripted model); watch me work in this "
@@ -182,7 +184,8 @@ static char *demo_message(const struct up *u)
     add_tool(&msg, "grep", json_pack("{s:s}", "pattern", "edited"));
     add_tool(&msg, "read", json_pack("{s:s}", "file_path", "notes.txt"));
     add_tool(&msg, "bash", json_pack("{s:s}", "command", report));
-    char *next = al_xasprintf("%ssay All done: the report is %s/report.md\n", msg, out_dir);
+    char *next = al_xasprintf("%ssay All done: the report is in the session's outputs directory, %s/report.md "
+                              "on this host\n", msg, out_dir);
     free(msg);
     return next;
 }

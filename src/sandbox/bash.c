@@ -245,7 +245,9 @@ static int spawn_shell(struct al_bash *b, int in_r, int out_w, int st_w)
     (void) posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     (void) posix_spawnattr_setsigmask(&at, &none);
     (void) posix_spawnattr_setsigdefault(&at, &all);
+    al_child_spawning();
     r = -posix_spawn(&b->pid, BASH_PATH, &fa, &at, argv, b->env);
+    al_child_own(r == 0 ? b->pid : -1);
     posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     if (r < 0)
@@ -292,6 +294,7 @@ static void shell_stop(struct al_bash *b)
     /* ECHILD when the runner's reaper got there first: then it is gone. */
     while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
         ;
+    al_child_disown(b->pid);
     int *fds[] = { &b->pidfd, &b->in_fd, &b->out_fd, &b->st_fd };
     for (size_t i = 0; i < AL_ELEMENTSOF(fds); i++)
         if (*fds[i] >= 0)

@@ -131,7 +131,9 @@ static int run_rg(const struct al_tool_ctx *c, const char *rg, const char *patte
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, op[1], 1);
     posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+    al_child_spawning();
     e = posix_spawn(&pid, rg, &fa, NULL, argv, (char *const *) c->env);
+    al_child_own(e == 0 ? pid : -1);
     posix_spawn_file_actions_destroy(&fa);
     (void) close(op[1]);
     (void) close(ep[1]);
@@ -187,6 +189,7 @@ static int run_rg(const struct al_tool_ctx *c, const char *rg, const char *patte
         (void) kill(pid, SIGKILL);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    al_child_disown(pid);
     if (aborted) {
         al_tool_result_set(r, true, "grep: aborted");
     } else if (truncated) {

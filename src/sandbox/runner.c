@@ -6,7 +6,9 @@
  * into a readable cancel eventfd that the running tool polls. The main
  * thread also reaps every zombie (the runner is a subreaper). See
  * docs/internals/RUNNER.md. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -27,6 +29,7 @@
 #include "../lib/base/utf8.h"
 #include "frame.h"
 #include "runner.h"
+#include "sandbox.h"
 #include "skills.h"
 #include "toolset.h"
 
@@ -42,6 +45,12 @@ struct runner_config {
     char *workdir;
     char *outputs;
     char *log_level;
+    char *isolation;        /* none, A, B or C (the worker's probe decides) */
+    int64_t uid, gid;       /* host ids the sandbox runs as; -1 = ours */
+    char **cgroup;          /* cgroup.procs files to join first */
+    char *network;          /* none or host */
+    char *tmpdir;           /* level C: the session's private temp dir */
+    int64_t memory_max, pids_max, cpu_pct, nofile, fsize, tmp_size, tmp_inodes;
 };
 
 #define C(field) offsetof(struct runner_config, field)
@@ -50,6 +59,19 @@ static const struct al_opt runner_opts[] = {
     { "workdir", AL_OPT_STR, C(workdir), NULL, "the session's working directory (must exist)", "DIR" },
     { "outputs", AL_OPT_STR, C(outputs), NULL, "the session's outputs directory, reported in \"ready\"", "DIR" },
     { "log-level", AL_OPT_STR, C(log_level), "info", "debug, info, warn or error", "LEVEL" },
+    { "isolation", AL_OPT_STR, C(isolation), "none", "none, or the level to build: A, B or C (sandbox.h)", "LEVEL" },
+    { "uid", AL_OPT_INT, C(uid), "-1", "host uid of the sandbox (root only; -1 = the runner's own)", "UID" },
+    { "gid", AL_OPT_INT, C(gid), "-1", "host gid of the sandbox", "GID" },
+    { "cgroup", AL_OPT_LIST, C(cgroup), NULL, "a cgroup.procs file to join before anything else", "FILE" },
+    { "network", AL_OPT_STR, C(network), "none", "none (only loopback) or host", "MODE" },
+    { "tmpdir", AL_OPT_STR, C(tmpdir), NULL, "level C: the session's private temp dir (TMPDIR)", "DIR" },
+    { "memory-max", AL_OPT_INT, C(memory_max), "0", "bytes; 0 = default (RLIMIT_DATA without cgroups)", "BYTES" },
+    { "pids-max", AL_OPT_INT, C(pids_max), "0", "processes; 0 = default (RLIMIT_NPROC with a session uid)", "N" },
+    { "cpu", AL_OPT_INT, C(cpu_pct), "0", "percent of one CPU; 0 = default", "PCT" },
+    { "nofile", AL_OPT_INT, C(nofile), "0", "open files; 0 = default", "N" },
+    { "fsize", AL_OPT_INT, C(fsize), "0", "largest file, bytes; 0 = default", "BYTES" },
+    { "tmp-size", AL_OPT_INT, C(tmp_size), "0", "/tmp tmpfs bytes; 0 = default", "BYTES" },
+    { "tmp-inodes", AL_OPT_INT, C(tmp_inodes), "0", "/tmp tmpfs inodes; 0 = default", "N" },
     { 0 },
 };
 #undef C
@@ -72,6 +94,8 @@ struct runner {
     int sigchld_fd;
     int wake_fd;            /* eventfd: a request was queued, or the end */
     int cancel_fd;          /* eventfd: the running request is cancelled */
+    int reap_wake_fd;       /* eventfd: a tool's spawn settled (toolset.h) */
+    int reap_stop_fd;       /* eventfd: the reaper thread ends */
 
     /* Shared with the reader thread, under mu. */
     pthread_mutex_t mu;
@@ -81,6 +105,8 @@ struct runner {
     uint64_t running_id;
     bool ended;             /* the reader has stopped */
     int end_err;            /* 0: clean EOF; else why the stream broke */
+    bool sandboxed;         /* seccomp is on: leave with _exit (LeakSanitizer
+                             * needs ptrace at exit, which the filter denies) */
 };
 
 static int64_t now_ms(void)
@@ -125,14 +151,140 @@ static int become_subreaper(void)
     return 0;
 }
 
-/* The isolation layers go here (next issue): user, mount, pid, net and ipc
- * namespaces, pivot_root onto the session's root, seccomp, Landlock, the
- * session cgroup. It runs before the workdir is opened and before the
- * reader thread starts, so unshare(CLONE_NEWUSER), which refuses threaded
- * processes, still works; the tools only see the paths opened after it. */
+static void limits_from_config(const struct runner_config *c, struct al_sandbox_limits *l)
+{
+    al_sandbox_limits_default(l);
+    if (c->memory_max > 0)
+        l->memory_max = c->memory_max;
+    if (c->pids_max > 0)
+        l->pids_max = c->pids_max;
+    if (c->cpu_pct > 0)
+        l->cpu_pct = c->cpu_pct;
+    if (c->nofile > 0)
+        l->nofile = c->nofile;
+    if (c->fsize > 0)
+        l->fsize = c->fsize;
+    if (c->tmp_size > 0)
+        l->tmp_size = c->tmp_size;
+    if (c->tmp_inodes > 0)
+        l->tmp_inodes = c->tmp_inodes;
+}
+
+static void set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = al_xstrdup(v);
+}
+
+/* Level C as root: no user namespace, so become the session's own
+ * unprivileged uid (the worker's files and /proc entries are then out of
+ * reach by plain permissions too). */
+static int drop_to_uid(const struct runner_config *c)
+{
+    if (geteuid() != 0 || c->uid < 0)
+        return 0;
+    /* The bounding set can only be emptied while we still hold
+     * CAP_SETPCAP, i.e. before the switch. */
+    for (int cap = 0; cap <= 63; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL)
+            break;
+    gid_t g = (gid_t) (c->gid >= 0 ? c->gid : c->uid);
+    if (setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0 || setresuid((uid_t) c->uid, (uid_t) c->uid, (uid_t) c->uid) < 0)
+        return -errno;
+    return 0;
+}
+
+/* The isolation layers (sandbox.h), in order, when the worker asks for
+ * them. It runs before the workdir is opened and before the reader thread
+ * starts (unshare(CLONE_NEWUSER) refuses threaded processes); with
+ * namespaces the tools then see /workspace and /mnt/session/outputs. */
 static int sandbox_setup(struct runner *rn)
 {
-    (void) rn;
+    struct runner_config *c = &rn->cfg;
+    enum al_isolation level;
+    struct al_sandbox_limits lim;
+    char why[AL_SANDBOX_WHY] = "";
+    int abi = 0, r;
+
+    if (!c->isolation || !strcmp(c->isolation, "none"))
+        return 0;
+    if (al_isolation_parse(c->isolation, &level) < 0 || level == AL_ISO_D) {
+        al_log(AL_ERROR, "runner.sandbox: bad --isolation", AL_STR("isolation", c->isolation));
+        return -EINVAL;
+    }
+    limits_from_config(c, &lim);
+    if (c->cgroup && c->cgroup[0] && (r = al_cgroup_join((const char *const *) c->cgroup)) < 0)
+        return al_log_errno(AL_ERROR, r, "runner.sandbox: cannot join the session cgroup");
+    if (level >= AL_ISO_B) {
+        struct al_ns_cfg nc = {
+            .workdir = c->workdir,
+            .outputs = c->outputs,
+            .uid = (uid_t) (c->uid >= 0 ? c->uid : (int64_t) getuid()),
+            .gid = (gid_t) (c->gid >= 0 ? c->gid : c->uid >= 0 ? c->uid : (int64_t) getgid()),
+            .net_host = c->network && !strcmp(c->network, "host"),
+            .lim = &lim,
+        };
+        if ((r = al_ns_enter(&nc, why)) < 0 || (r = al_ns_setup_fs(&nc, why)) < 0 ||
+            (r = al_ns_setup_net(&nc, why)) < 0)
+            return al_log_errno(AL_ERROR, r, "runner.sandbox: namespaces", AL_STR("why", why));
+        set_str(&c->workdir, "/workspace");
+        if (c->outputs)
+            set_str(&c->outputs, "/mnt/session/outputs");
+        /* Nothing of the host's home exists in here. */
+        (void) setenv("HOME", "/workspace", 1);
+    }
+    /* NPROC counts per real uid: a limit only where the session has a uid
+     * of its own. */
+    bool own_uid = c->uid >= 0 && (uid_t) c->uid != getuid();
+    /* With a cgroup, memory is its job: RLIMIT_DATA would also count the
+     * address space sanitizer builds reserve. */
+    struct al_sandbox_limits rl = lim;
+    if (c->cgroup && c->cgroup[0])
+        rl.memory_max = 0;
+#if defined(__SANITIZE_ADDRESS__)
+    rl.memory_max = 0;      /* ASan's shadow reservation would count against it */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    rl.memory_max = 0;
+#endif
+#endif
+    if ((r = al_rlimits_apply(&rl, level >= AL_ISO_B ? c->uid >= 0 : own_uid, why)) < 0)
+        return al_log_errno(AL_ERROR, r, "runner.sandbox: rlimits", AL_STR("why", why));
+    if (level == AL_ISO_C && (r = drop_to_uid(c)) < 0)
+        return al_log_errno(AL_ERROR, r, "runner.sandbox: cannot become the session uid");
+
+    static const char *const ro_ns[] = { "/usr", "/etc", "/opt", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                                         "/proc", NULL };
+    static const char *const ro_host[] = { "/usr", "/etc", "/opt", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+                                           NULL };
+    const char *rw[8];
+    size_t n = 0;
+    rw[n++] = c->workdir;
+    if (c->outputs)
+        rw[n++] = c->outputs;
+    if (level >= AL_ISO_B) {
+        rw[n++] = "/tmp";
+        rw[n++] = "/dev";
+    } else {
+        if (c->tmpdir)
+            rw[n++] = c->tmpdir;
+        rw[n++] = "/dev/null";
+        rw[n++] = "/dev/tty";
+        rw[n++] = "/dev/pts";
+    }
+    rw[n] = NULL;
+    struct al_landlock_paths lp = { .ro = level >= AL_ISO_B ? ro_ns : ro_host, .rw = rw };
+    r = al_landlock_apply(&lp, &abi, why);
+    if (r < 0 && !(r == -EOPNOTSUPP && level >= AL_ISO_B))
+        return al_log_errno(AL_ERROR, r, "runner.sandbox: landlock", AL_STR("why", why));
+    if ((r = al_caps_drop(why)) < 0)
+        return al_log_errno(AL_ERROR, r, "runner.sandbox: capabilities", AL_STR("why", why));
+    if ((r = al_seccomp_apply(why)) < 0)
+        return al_log_errno(AL_ERROR, r, "runner.sandbox: seccomp", AL_STR("why", why));
+    if (level == AL_ISO_C && c->tmpdir)
+        (void) setenv("TMPDIR", c->tmpdir, 1);
+    al_log(AL_DEBUG, "runner.sandbox", AL_STR("level", al_isolation_name(level)), AL_I64("landlock_abi", abi));
+    rn->sandboxed = true;
     return 0;
 }
 
@@ -175,6 +327,27 @@ static bool name_has_prefix(const char *kv, const char *prefix)
 
 /* The shell's environment: ours minus ANTHROPIC_* (as the SDK) and
  * AIRLOCK_* (our own configuration), names compared upper-cased. */
+/* In a sandbox the host's credential-shaped variables stay out too
+ * (sandbox-notes §3 row 17): *_TOKEN, *_KEY, *SECRET*, *PASSWORD*,
+ * *CREDENTIALS*, AWS_*. Without one the SDK's environment is kept. */
+static bool secret_shaped(const char *kv)
+{
+    char name[128];
+    size_t n = 0;
+
+    while (kv[n] && kv[n] != '=' && n < sizeof(name) - 1) {
+        name[n] = (char) (kv[n] >= 'a' && kv[n] <= 'z' ? kv[n] - 32 : kv[n]);
+        n++;
+    }
+    name[n] = '\0';
+    if (n >= 6 && !strcmp(name + n - 6, "_TOKEN"))
+        return true;
+    if (n >= 4 && !strcmp(name + n - 4, "_KEY"))
+        return true;
+    return strstr(name, "SECRET") || strstr(name, "PASSWORD") || strstr(name, "CREDENTIALS") ||
+           !strncmp(name, "AWS_", 4);
+}
+
 static void build_env(struct runner *rn)
 {
     size_t n = 0, o = 0;
@@ -183,7 +356,8 @@ static void build_env(struct runner *rn)
         n++;
     rn->env = al_xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
-        if (!name_has_prefix(environ[i], "ANTHROPIC_") && !name_has_prefix(environ[i], "AIRLOCK_"))
+        if (!name_has_prefix(environ[i], "ANTHROPIC_") && !name_has_prefix(environ[i], "AIRLOCK_") &&
+            !(rn->sandboxed && secret_shaped(environ[i])))
             rn->env[o++] = al_xstrdup(environ[i]);
 }
 
@@ -207,8 +381,11 @@ static int setup_fds(struct runner *rn)
     rn->sigchld_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
     rn->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     rn->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (rn->sigchld_fd < 0 || rn->wake_fd < 0 || rn->cancel_fd < 0)
+    rn->reap_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    rn->reap_stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rn->sigchld_fd < 0 || rn->wake_fd < 0 || rn->cancel_fd < 0 || rn->reap_wake_fd < 0 || rn->reap_stop_fd < 0)
         return -errno;
+    al_child_set_wake(rn->reap_wake_fd);
     return 0;
 }
 
@@ -309,21 +486,71 @@ static void *reader_main(void *arg)
 
 /* ---- serving ------------------------------------------------------------- */
 
-static void reap(struct runner *rn)
+static void closedir_p(DIR **d)
 {
-    struct signalfd_siginfo si;
+    if (*d)
+        (void) closedir(*d);
+}
 
-    while (read(rn->sigchld_fd, &si, sizeof(si)) > 0)
-        ;
-    for (;;) {
-        int st;
-        pid_t p = waitpid(-1, &st, WNOHANG);
-        if (p > 0)
-            continue;
-        if (p < 0 && errno == EINTR)
-            continue;
-        break;
+/* Reaps the children no tool is waiting for: the session's orphans, which
+ * re-parent to us (PID 1 of the session, or a subreaper). The children are
+ * listed from /proc/self/task/<tid>/children; where /proc is out of reach
+ * (level C: Landlock leaves it out) waitid(WNOWAIT) finds them one by one. */
+static void reap_children(void)
+{
+    _cleanup_(closedir_p) DIR *tasks = opendir("/proc/self/task");
+    struct dirent *t;
+
+    if (!tasks) {
+        siginfo_t si;
+        for (;;) {
+            si.si_pid = 0;
+            if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0 ||
+                !al_child_reapable(si.si_pid))
+                return;
+            (void) waitpid(si.si_pid, NULL, WNOHANG);
+        }
     }
+    while ((t = readdir(tasks))) {
+        char path[sizeof(t->d_name) + 32], buf[4096];
+        if (t->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/children", t->d_name);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        for (char *p = buf, *end; *p; p = end) {
+            long pid = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            if (pid > 0 && al_child_reapable((pid_t) pid))
+                (void) waitpid((pid_t) pid, NULL, WNOHANG);
+        }
+    }
+}
+
+/* The reaper thread: wakes on SIGCHLD (through the signalfd) and when a
+ * tool's spawn settles; ends when stop_fd is written. */
+static void *reaper_main(void *arg)
+{
+    struct runner *rn = arg;
+
+    for (;;) {
+        struct pollfd p[3] = { { .fd = rn->sigchld_fd, .events = POLLIN }, { .fd = rn->reap_wake_fd, .events = POLLIN },
+                               { .fd = rn->reap_stop_fd, .events = POLLIN } };
+        if (poll(p, 3, -1) < 0 && errno != EINTR)
+            break;
+        if (p[2].revents)
+            break;
+        struct signalfd_siginfo si;
+        while (read(rn->sigchld_fd, &si, sizeof(si)) > 0)
+            ;
+        efd_drain(rn->reap_wake_fd);
+        reap_children();
+    }
+    return NULL;
 }
 
 /* The next request, marked running; NULL when there is none (yet). */
@@ -500,16 +727,14 @@ static int serve(struct runner *rn)
         if (q) {
             serve_one(rn, q);
             request_free(q);
-            reap(rn);
             continue;
         }
         if (ended)
             break;
-        struct pollfd p[2] = { { .fd = rn->wake_fd, .events = POLLIN }, { .fd = rn->sigchld_fd, .events = POLLIN } };
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        struct pollfd p = { .fd = rn->wake_fd, .events = POLLIN };
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
             return -errno;
         efd_drain(rn->wake_fd);
-        reap(rn);
     }
     pthread_mutex_lock(&rn->mu);
     int r = rn->end_err;
@@ -542,7 +767,7 @@ static void runner_done(struct runner *rn)
     free(rn->env);
     free(rn->root);
     free(rn->outputs);
-    int *fds[] = { &rn->root_fd, &rn->sigchld_fd, &rn->wake_fd, &rn->cancel_fd };
+    int *fds[] = { &rn->root_fd, &rn->sigchld_fd, &rn->wake_fd, &rn->cancel_fd, &rn->reap_wake_fd, &rn->reap_stop_fd };
     for (size_t i = 0; i < AL_ELEMENTSOF(fds); i++)
         if (*fds[i] >= 0)
             (void) close(*fds[i]);
@@ -600,8 +825,9 @@ static int start(struct runner *rn)
 
 int al_runner_main(int argc, char **argv)
 {
-    struct runner rn = { .sock = -1, .root_fd = -1, .sigchld_fd = -1, .wake_fd = -1, .cancel_fd = -1 };
-    pthread_t reader;
+    struct runner rn = { .sock = -1, .root_fd = -1, .sigchld_fd = -1, .wake_fd = -1, .cancel_fd = -1,
+                         .reap_wake_fd = -1, .reap_stop_fd = -1 };
+    pthread_t reader, reaper;
     bool help = false;
     int r;
 
@@ -613,9 +839,15 @@ int al_runner_main(int argc, char **argv)
         return r < 0 ? 2 : 0;
     }
     r = start(&rn);
-    if (r >= 0 && (r = -pthread_create(&reader, NULL, reader_main, &rn)) < 0)
+    if (r >= 0 && (r = -pthread_create(&reaper, NULL, reaper_main, &rn)) < 0)
         al_log_errno(AL_ERROR, r, "runner.thread");
+    if (r >= 0 && (r = -pthread_create(&reader, NULL, reader_main, &rn)) < 0) {
+        al_log_errno(AL_ERROR, r, "runner.thread");
+        efd_signal(rn.reap_stop_fd);
+        pthread_join(reaper, NULL);
+    }
     if (r < 0) {
+        al_child_set_wake(-1);
         finish(&rn);
         runner_done(&rn);
         return 1;
@@ -624,11 +856,17 @@ int al_runner_main(int argc, char **argv)
     /* The reader has stopped, or stops now that the socket is shut. */
     (void) shutdown(rn.sock, SHUT_RDWR);
     pthread_join(reader, NULL);
+    efd_signal(rn.reap_stop_fd);
+    pthread_join(reaper, NULL);
+    al_child_set_wake(-1);
     finish(&rn);
     if (r < 0)
         al_log(AL_WARN, "runner.exit", AL_ERR(r));
     else
         al_log(AL_INFO, "runner.exit");
+    bool sandboxed = rn.sandboxed;
     runner_done(&rn);
+    if (sandboxed)
+        _exit(r < 0 ? 1 : 0);
     return r < 0 ? 1 : 0;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -42,6 +43,19 @@ _must_check_ int al_tool_write(const struct al_tool_ctx *c, const json_t *input,
 _must_check_ int al_tool_edit(const struct al_tool_ctx *c, const json_t *input, struct al_tool_result *r);
 _must_check_ int al_tool_glob(const struct al_tool_ctx *c, const json_t *input, struct al_tool_result *r);
 _must_check_ int al_tool_grep(const struct al_tool_ctx *c, const json_t *input, struct al_tool_result *r);
+
+/* Children a tool waits for itself (bash, rg): the runner's reaper, which
+ * reaps everything else that ends up its child (orphans of the session),
+ * leaves these alone. A tool calls al_child_spawning() before it spawns
+ * and then al_child_own(pid) (or al_child_own(-1) when the spawn failed);
+ * in between the reaper reaps nothing. Thread-safe. */
+void al_child_spawning(void);
+void al_child_own(pid_t pid);
+void al_child_disown(pid_t pid);
+/* For the reaper: may pid be reaped now? */
+bool al_child_reapable(pid_t pid);
+/* The reaper's eventfd, written when a spawn settles. */
+void al_child_set_wake(int efd);
 
 /* The persistent shell of one session (bash.c). */
 struct al_bash;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -181,16 +182,48 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+uid_t wk_session_uid(const char *session_id)
+{
+    uint32_t h = 2166136261u;
+
+    if (geteuid() != 0)
+        return getuid();
+    /* FNV-1a of the id into a 2^20 range far above real users: a session
+     * keeps its uid (and its files) across work items; two sessions share
+     * one only on a hash collision, which weakens nothing but RLIMIT_NPROC. */
+    for (const char *p = session_id; *p; p++) {
+        h ^= (unsigned char) *p;
+        h *= 16777619u;
+    }
+    return (uid_t) (0x40000000u + (h & 0xfffffu));
+}
+
+/* The session's directories, owned by its sandbox uid. ROOT and
+ * ROOT/sessions/<id> are 0711: the sandbox may pass through them to its
+ * own directories, but list nothing. */
 static int make_dirs(struct wk_item *it)
 {
+    const char *root = it->w->cfg.root;
+    _cleanup_free_ char *sessions = al_xasprintf("%s/sessions", root);
+    _cleanup_free_ char *mine = al_xasprintf("%s/sessions/%s", root, it->session_id);
+    uid_t uid = wk_session_uid(it->session_id);
+    bool root_user = geteuid() == 0;
     int r;
 
-    it->workdir = al_xasprintf("%s/sessions/%s/workspace", it->w->cfg.root, it->session_id);
-    it->outputs = al_xasprintf("%s/sessions/%s/outputs", it->w->cfg.root, it->session_id);
-    r = mkdir_p(it->workdir);
-    if (r == 0)
-        r = mkdir_p(it->outputs);
-    return r;
+    it->workdir = al_xasprintf("%s/workspace", mine);
+    it->outputs = al_xasprintf("%s/outputs", mine);
+    it->tmpdir = al_xasprintf("%s/tmp", mine);
+    if ((r = mkdir_p(it->workdir)) < 0 || (r = mkdir_p(it->outputs)) < 0 || (r = mkdir_p(it->tmpdir)) < 0)
+        return r;
+    if (it->w->isolation && (chmod(root, 0711) < 0 || chmod(sessions, 0711) < 0 || chmod(mine, 0711) < 0))
+        return -errno;
+    if (root_user && it->w->isolation) {
+        const char *own[] = { it->workdir, it->outputs, it->tmpdir };
+        for (size_t i = 0; i < AL_ELEMENTSOF(own); i++)
+            if (chown(own[i], uid, uid) < 0)
+                return -errno;
+    }
+    return 0;
 }
 
 /* --- skills (spec §7) ----------------------------------------------------- */
@@ -347,7 +380,7 @@ static void on_session(const struct wk_resp *r, void *ud)
         teardown(it);
         return;
     }
-    it->runner = wk_runner_start(it->w, it->session_id, it->workdir, it->outputs);
+    it->runner = wk_runner_start(it->w, it->session_id, it->workdir, it->outputs, it->tmpdir);
     if (!it->runner) {
         it->failed = true;
         al_log(AL_ERROR, "work item failed: cannot start the tool runner", AL_STR("work_id", it->work_id));
@@ -570,6 +603,7 @@ void wk_item_free(struct wk_item *it)
     free(it->last_heartbeat);
     free(it->workdir);
     free(it->outputs);
+    free(it->tmpdir);
     free(it->skill_dir);
     free(it->api_base);
     free(it);

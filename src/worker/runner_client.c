@@ -23,6 +23,7 @@
 #include "../lib/base/log.h"
 #include "../lib/base/map.h"
 #include "../sandbox/frame.h"
+#include "../sandbox/sandbox.h"
 #include "wk.h"
 
 extern char **environ;
@@ -75,6 +76,7 @@ struct wk_runner {
     bool ready, dead, closed, close_done, reaped;
     uint64_t next_id;
     struct event *kill_timer;
+    struct al_cgroup *cg;        /* level A: the session's cgroup, removed once reaped */
 };
 
 /* pid -> runner, for the SIGCHLD handler. */
@@ -101,6 +103,11 @@ static void runner_free(struct wk_runner *r)
         bufferevent_free(r->bev);
     if (r->kill_timer)
         event_free(r->kill_timer);
+    if (r->cg) {
+        int e = al_cgroup_destroy(r->cg);
+        if (e < 0)
+            al_log_errno(AL_WARN, e, "cannot remove the session cgroup", AL_STR("session_id", r->session_id));
+    }
     al_frame_reader_done(&r->reader);
     free(r->session_id);
     free(r);
@@ -241,24 +248,134 @@ static char **child_env(void)
     return env;
 }
 
+/* The runner's command line: where it works, and the isolation it builds. */
+struct argv_buf {
+    char *v[64];
+    size_t n;
+    char *own[48];
+    size_t nown;
+};
+
+static void arg(struct argv_buf *a, const char *s)
+{
+    if (a->n < AL_ELEMENTSOF(a->v) - 1)
+        a->v[a->n++] = (char *) s;
+}
+
+static void arg_fmt(struct argv_buf *a, const char *flag, int64_t v)
+{
+    if (a->nown >= AL_ELEMENTSOF(a->own))
+        return;
+    char *s = al_xasprintf("%lld", (long long) v);
+    a->own[a->nown++] = s;
+    arg(a, flag);
+    arg(a, s);
+}
+
+static void argv_done(struct argv_buf *a)
+{
+    for (size_t i = 0; i < a->nown; i++)
+        free(a->own[i]);
+}
+
+static void build_argv(struct worker *w, const char *session_id, const char *workdir, const char *outputs,
+                       const char *tmpdir, const struct al_cgroup *cg, struct argv_buf *a)
+{
+    const struct wk_config *c = &w->cfg;
+
+    arg(a, "airlock");
+    arg(a, "sandbox-runner");
+    arg(a, "--fd");
+    arg(a, "3");
+    arg(a, "--workdir");
+    arg(a, workdir);
+    arg(a, "--outputs");
+    arg(a, outputs);
+    if (!w->isolation)
+        return;
+    arg(a, "--isolation");
+    arg(a, al_isolation_name((enum al_isolation) w->isolation));
+    if (geteuid() == 0) {
+        uid_t uid = wk_session_uid(session_id);
+        arg_fmt(a, "--uid", uid);
+        arg_fmt(a, "--gid", uid);
+    }
+    if (c->network) {
+        arg(a, "--network");
+        arg(a, c->network);
+    }
+    if (tmpdir && w->isolation == AL_ISO_C) {
+        arg(a, "--tmpdir");
+        arg(a, tmpdir);
+    }
+    for (const char *const *p = cg ? al_cgroup_procs_paths(cg) : NULL; p && *p; p++) {
+        arg(a, "--cgroup");
+        arg(a, *p);
+    }
+    if (c->memory_max > 0)
+        arg_fmt(a, "--memory-max", c->memory_max);
+    if (c->pids_max > 0)
+        arg_fmt(a, "--pids-max", c->pids_max);
+    if (c->cpu_pct > 0)
+        arg_fmt(a, "--cpu", c->cpu_pct);
+    if (c->nofile > 0)
+        arg_fmt(a, "--nofile", c->nofile);
+    if (c->fsize > 0)
+        arg_fmt(a, "--fsize", c->fsize);
+    if (c->tmp_size > 0)
+        arg_fmt(a, "--tmp-size", c->tmp_size);
+}
+
+/* The limits the worker was configured with, over the defaults. */
+static void worker_limits(const struct wk_config *c, struct al_sandbox_limits *l)
+{
+    al_sandbox_limits_default(l);
+    if (c->memory_max > 0)
+        l->memory_max = c->memory_max;
+    if (c->pids_max > 0)
+        l->pids_max = c->pids_max;
+    if (c->cpu_pct > 0)
+        l->cpu_pct = c->cpu_pct;
+}
+
 struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, const char *workdir,
-                                  const char *outputs)
+                                  const char *outputs, const char *tmpdir)
 {
     int sv[2];
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
     const char *exe = w->cfg.runner_exe ? w->cfg.runner_exe : "/proc/self/exe";
-    char *argv[] = { "airlock", "sandbox-runner", "--fd", "3", "--workdir", (char *) workdir,
-                     "--outputs", (char *) outputs, NULL };
+    struct argv_buf a = { 0 };
+    struct al_cgroup *cg = NULL;
     _cleanup_free_ char **env = NULL;
     struct wk_runner *r;
     pid_t pid;
     int e;
     char k[24];
 
+    if (w->isolation == AL_ISO_A) {
+        struct al_sandbox_limits lim;
+        char why[AL_SANDBOX_WHY] = "";
+        int err = 0;
+        static uint64_t seq;
+        /* One cgroup per runner: a dead runner's is removed when it is
+         * reaped, which may be after its successor started. */
+        _cleanup_free_ char *name = al_xasprintf("%s-%llu", session_id, (unsigned long long) ++seq);
+        worker_limits(&w->cfg, &lim);
+        cg = al_cgroup_create(name, &lim, &err, why);
+        if (!cg) {
+            al_log_errno(AL_ERROR, err < 0 ? err : -EIO, "cannot create the session cgroup",
+                         AL_STR("session_id", session_id), AL_STR("why", why));
+            return NULL;
+        }
+    }
+    build_argv(w, session_id, workdir, outputs, tmpdir, cg, &a);
+    char **argv = a.v;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         al_log_errno(AL_ERROR, -errno, "cannot create the runner socketpair");
+        argv_done(&a);
+        (void) al_cgroup_destroy(cg);
         return NULL;
     }
     env = child_env();
@@ -278,12 +395,15 @@ struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, cons
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close(sv[1]);
+    argv_done(&a);
     if (e != 0) {
         close(sv[0]);
+        (void) al_cgroup_destroy(cg);
         al_log_errno(AL_ERROR, -e, "cannot start the tool runner", AL_STR("exe", exe));
         return NULL;
     }
     r = al_xcalloc(1, sizeof(*r));
+    r->cg = cg;
     r->w = w;
     r->pid = pid;
     r->session_id = al_xstrdup(session_id);

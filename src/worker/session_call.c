@@ -301,7 +301,7 @@ static bool execute(struct wk_session *s, json_t *ev, bool allow)
         return false;
     }
     if (!s->it->runner) {
-        s->it->runner = wk_runner_start(s->w, sid(s), s->it->workdir, s->it->outputs);
+        s->it->runner = wk_runner_start(s->w, sid(s), s->it->workdir, s->it->outputs, s->it->tmpdir);
     }
     s->cur = json_incref(ev);
     s->cur_allow = allow;

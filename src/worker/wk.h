@@ -51,6 +51,11 @@ struct wk_config {
     int64_t ready_fd;
     int64_t drain_us;
     bool honor_api_base_url;
+    /* the sandbox */
+    char *min_isolation;
+    bool check;
+    char *network;
+    int64_t memory_max, pids_max, cpu_pct, nofile, fsize, tmp_size;
 };
 
 /* --- API calls ---------------------------------------------------------- */
@@ -132,7 +137,7 @@ typedef void (*wk_runner_cb)(const struct wk_runner_reply *r, void *ud);
 /* Starts the runner for a session; ready/exit are reported through the
  * request callbacks. workdir/outputs are created by the runner's caller. */
 struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, const char *workdir,
-                                  const char *outputs);
+                                  const char *outputs, const char *tmpdir);
 /* Queues one request; cb fires exactly once (possibly with err < 0) unless
  * the runner is freed first, in which case it fires with -ECANCELED. */
 void wk_runner_tool(struct wk_runner *r, const char *name, const json_t *input, wk_runner_cb cb, void *ud);
@@ -188,7 +193,7 @@ struct wk_item {
     size_t skill_i;
     json_t *installed;           /* array of skill dir names installed */
     char *skill_dir;             /* the one being fetched */
-    char *workdir, *outputs;
+    char *workdir, *outputs, *tmpdir;
     struct wk_runner *runner;
     struct wk_session *sess;
     struct event *defer;
@@ -217,7 +222,13 @@ struct worker {
 
     /* metrics */
     uint64_t items_claimed, tools_run, results_posted;
+
+    int isolation;               /* enum al_isolation the runners get; 0 = none */
 };
+
+/* The host uid a session's sandbox runs as: its own (from the session id)
+ * when the worker is root, else the worker's. */
+uid_t wk_session_uid(const char *session_id);
 
 /* item.c */
 void wk_item_start(struct worker *w, json_t *work);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "../lib/base/util.h"
 #include "../lib/http/curl_ev.h"
 #include "../lib/http/server.h"
+#include "../sandbox/sandbox.h"
 #include "worker.h"
 #include "wk.h"
 
@@ -56,6 +58,16 @@ static const struct al_opt worker_opts[] = {
     { "honor-api-base-url", AL_OPT_BOOL, C(honor_api_base_url), "false",
       "use the api_base_url of a work item's secret for its calls (the SDK ignores it)", NULL },
     { "runner-exe", AL_OPT_STR, C(runner_exe), NULL, "binary started as each session's tool runner (default: this one)", "PATH" },
+    { "min-isolation", AL_OPT_STR, C(min_isolation), "B",
+      "refuse to start below this isolation level (A: everything, B: no cgroups, C: no namespaces)", "LEVEL" },
+    { "check", AL_OPT_BOOL, C(check), "false", "print what isolation this host allows (JSON) and exit: 0 if >= --min-isolation", NULL },
+    { "network", AL_OPT_STR, C(network), "none", "sessions' network: none (loopback only) or host", "MODE" },
+    { "memory-max", AL_OPT_INT, C(memory_max), "0", "per-session memory, bytes (0 = 2 GiB)", "BYTES" },
+    { "pids-max", AL_OPT_INT, C(pids_max), "0", "per-session processes (0 = 512)", "N" },
+    { "cpu", AL_OPT_INT, C(cpu_pct), "0", "per-session CPU, percent of one core (0 = 100)", "PCT" },
+    { "nofile", AL_OPT_INT, C(nofile), "0", "per-process open files in sessions (0 = 4096)", "N" },
+    { "fsize", AL_OPT_INT, C(fsize), "0", "largest file a session may write, bytes (0 = 1 GiB)", "BYTES" },
+    { "tmp-size", AL_OPT_INT, C(tmp_size), "0", "per-session /tmp, bytes (0 = 512 MiB)", "BYTES" },
     { "ready-fd", AL_OPT_INT, C(ready_fd), "-1", "write the base URL to fd N after the first poll, then close it", "N" },
     { "log-level", AL_OPT_STR, C(log_level), "info", "debug, info, warn or error", "LEVEL" },
     { 0 },
@@ -460,6 +472,8 @@ static int finish_config(struct worker *w, bool run_mode)
         fprintf(stderr, "airlock worker: the environment key contains a line break\n");
         return -EINVAL;
     }
+    if (c->check)
+        return 0;                        /* --check needs no environment */
     if (!c->environment_id || !safe_path_id(c->environment_id)) {
         fprintf(stderr, "airlock worker: --environment-id (or ANTHROPIC_ENVIRONMENT_ID) is required\n");
         return -EINVAL;
@@ -494,6 +508,43 @@ static int finish_config(struct worker *w, bool run_mode)
         free(c->root);
         c->root = TAKE_PTR(abs);
     }
+    return 0;
+}
+
+/* Probes what this host allows (sandbox-notes §5.2), says it once, and
+ * refuses to run below --min-isolation. With --check: prints the report.
+ * --on-work hands items to other processes, which probe for themselves. */
+static int isolation_setup(struct worker *w)
+{
+    struct al_probe p;
+    enum al_isolation min;
+
+    if (al_isolation_parse(w->cfg.min_isolation, &min) < 0 || min == AL_ISO_D) {
+        fprintf(stderr, "airlock worker: --min-isolation must be A, B or C\n");
+        return -EINVAL;
+    }
+    if (strcmp(w->cfg.network, "none") != 0 && strcmp(w->cfg.network, "host") != 0) {
+        fprintf(stderr, "airlock worker: --network must be none or host\n");
+        return -EINVAL;
+    }
+    if (w->cfg.on_work && !w->cfg.check)
+        return 0;
+    al_probe_run(&p);
+    if (w->cfg.check) {
+        _cleanup_free_ char *json = al_probe_json(&p);
+        printf("%s\n", json ? json : "{}");
+        return p.level >= min ? 0 : -EPERM;
+    }
+    al_log(p.level >= min ? AL_INFO : AL_ERROR, "isolation", AL_STR("level", al_isolation_name(p.level)),
+           AL_STR("missing", p.missing), AL_STR("min", al_isolation_name(min)), AL_STR("network", w->cfg.network));
+    if (p.level < min) {
+        fprintf(stderr, "airlock worker: this host allows isolation level %s, below --min-isolation %s.\n"
+                        "  missing: %s\n  fix: %s\n",
+                al_isolation_name(p.level), al_isolation_name(min), p.missing[0] ? p.missing : "-",
+                p.fixes[0] ? p.fixes : "-");
+        return -EPERM;
+    }
+    w->isolation = (int) p.level;
     return 0;
 }
 
@@ -572,6 +623,18 @@ int al_worker_main(int argc, char **argv)
         worker_free(&w);
         return 2;
     }
+    if (isolation_setup(&w) < 0) {
+        worker_free(&w);
+        return 1;
+    }
+    if (w.cfg.check) {
+        worker_free(&w);
+        return 0;
+    }
+    /* The worker's memory and /proc/<pid>/environ hold the key: not
+     * readable by a same-uid process (a level C sandbox of a non-root
+     * worker), nor dumpable. */
+    (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     struct sigaction ign = { .sa_handler = SIG_IGN };
     sigaction(SIGPIPE, &ign, NULL);
     w.base = event_base_new();
