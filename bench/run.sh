@@ -7,11 +7,18 @@
 #   hub     compiles bench/*.c into BUILD_DIR/airlock-bench and runs it;
 #   worker  runs bench/worker.mjs (Node 22 from tests/e2e/node_modules): the C
 #           worker (`airlock worker`) against the SDK's, one after the other.
+#   sandbox (no hub) compiles bench/sandbox/sandbox.c into
+#           BUILD_DIR/airlock-sandbox-bench and runs it: `airlock sandbox-runner
+#           --isolation B` (and A with a cgroup v1 per session when root can
+#           write one) against `unshare` (7 namespaces) and bwrap, side by side.
+#           Needs unshare, bwrap (scripts/deps.sh) and user namespaces; as root
+#           the sandboxes run as uid BENCH_SANDBOX_UID (1073746066).
 #
 # usage: bench/run.sh BUILD_DIR [airlock-bench options, e.g. --quick]
 # HUB_ARGS adds hub flags (e.g. HUB_ARGS="--log-level warn").
-# BENCH_STAGES picks stages (default "hub worker"); BENCH_WORKER_CALLS (200),
-# BENCH_WORKER_SESSIONS (50), BENCH_WORKER_STARTS (5) size the worker stage.
+# BENCH_STAGES picks stages (default "hub worker sandbox"); BENCH_WORKER_CALLS (200),
+# BENCH_WORKER_SESSIONS (50), BENCH_WORKER_STARTS (5) size the worker stage;
+# BENCH_SANDBOX_ARGS adds airlock-sandbox-bench options (e.g. "--quick").
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +28,7 @@ airlock="$build/airlock"
 bench="$build/airlock-bench"
 [ -x "$airlock" ] || { echo "bench: $airlock missing; build first (make build)" >&2; exit 1; }
 
-stages=${BENCH_STAGES:-hub worker}
+stages=${BENCH_STAGES:-hub worker sandbox}
 node=${BENCH_NODE:-$top/tests/e2e/node_modules/.bin/node}
 
 # The load generator is not part of the CMake build: one compile, no install.
@@ -32,6 +39,14 @@ if [[ " $stages " == *" hub "* ]]; then
             -Wstrict-prototypes -Wvla -Wno-unused-parameter -D_GNU_SOURCE \
             "${srcs[@]}" -o "$bench" \
             $(pkg-config --cflags --libs libevent_core libevent_extra jansson) -lm
+    fi
+fi
+
+if [[ " $stages " == *" sandbox "* ]]; then
+    sbench="$build/airlock-sandbox-bench"
+    if [ ! -x "$sbench" ] || [ "$top/bench/sandbox/sandbox.c" -nt "$sbench" ]; then
+        ${CC:-cc} -std=gnu17 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
+            "$top/bench/sandbox/sandbox.c" -o "$sbench"
     fi
 fi
 
@@ -121,8 +136,29 @@ for stage in $stages; do
         echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
         stop_hub worker "$status"
         ;;
+    sandbox)
+        echo
+        echo "airlock sandbox benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo "$machine"
+        echo "$commit"
+        echo "unshare: $(unshare --version 2>&1 | head -n 1); bwrap: $(bwrap --version 2>/dev/null || echo missing)"
+        echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+        mkdir -p "$tmp/sandbox"
+        status=0
+        # shellcheck disable=SC2086
+        "$sbench" --airlock "$airlock" --dir "$tmp/sandbox" \
+            ${BENCH_SANDBOX_UID:+--uid "$BENCH_SANDBOX_UID"} ${BENCH_SANDBOX_ARGS:-} \
+            2>"$tmp/sandbox.log" || status=$?
+        echo
+        echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+        if [ "$status" -ne 0 ]; then
+            echo "bench: sandbox stage failed (exit $status); its log:" >&2
+            tail -n 20 "$tmp/sandbox.log" >&2
+            exit 1
+        fi
+        ;;
     *)
-        echo "bench: unknown stage $stage (stages: hub worker)" >&2
+        echo "bench: unknown stage $stage (stages: hub worker sandbox)" >&2
         exit 2
         ;;
     esac

@@ -11,7 +11,7 @@ debs=(
     build-essential cmake pkg-config clang clang-tidy cppcheck libclang-rt-14-dev
     libevent-dev libjansson-dev libsqlite3-dev libssl-dev
     libcurl4-openssl-dev libarchive-dev libcmocka-dev libseccomp-dev libpcre2-dev
-    ripgrep bash coreutils util-linux iproute2
+    ripgrep bash coreutils util-linux iproute2 bubblewrap
     ca-certificates
 )
 # Node and npm are needed only to fetch the pinned e2e packages (which bring

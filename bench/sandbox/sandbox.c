@@ -137,6 +137,7 @@ struct sess {
 
 static const char *const cg_ctrls[] = { "memory", "pids", "cpu", "freezer" };
 static unsigned cg_seq;
+static pid_t main_pid;    /* names the parent cgroup dirs */
 
 /* Level A: what al_cgroup_create does on v1 (a dir per controller, limits
  * written), done here since the worker, not the runner, owns cgroups. */
@@ -145,7 +146,7 @@ static int cg_create(struct sess *s)
     s->ncg = 0;
     for (size_t i = 0; i < sizeof(cg_ctrls) / sizeof(cg_ctrls[0]); i++) {
         char *d = s->cg[s->ncg];
-        snprintf(d, sizeof(s->cg[0]), "/sys/fs/cgroup/%s/airlock-bench-%d/s%u", cg_ctrls[i], (int) getpid(), cg_seq++);
+        snprintf(d, sizeof(s->cg[0]), "/sys/fs/cgroup/%s/airlock-bench-%d/s%u", cg_ctrls[i], (int) main_pid, cg_seq++);
         if (mkdir(d, 0755) < 0)
             return -1;
         s->ncg++;
@@ -180,13 +181,19 @@ static void cg_parents(bool make)
 {
     for (size_t i = 0; i < sizeof(cg_ctrls) / sizeof(cg_ctrls[0]); i++) {
         char d[256];
-        snprintf(d, sizeof(d), "/sys/fs/cgroup/%s/airlock-bench-%d", cg_ctrls[i], (int) getpid());
+        snprintf(d, sizeof(d), "/sys/fs/cgroup/%s/airlock-bench-%d", cg_ctrls[i], (int) main_pid);
         if (make) {
             if (mkdir(d, 0755) < 0 && errno != EEXIST)
                 die(d);
         } else
             (void) rmdir(d);
     }
+}
+
+static void cleanup_cgroups(void)
+{
+    if (getpid() == main_pid)
+        cg_parents(false);
 }
 
 static bool cgroups_writable(void)
@@ -453,8 +460,10 @@ static struct stat_row run_calls(enum kind k, const char *cmd, int calls)
     struct sess s;
     int n = 0;
     start(k, &s, NULL);
-    if ((k == OURS_A || k == OURS_B) && wait_ready(&s) < 0)
+    if ((k == OURS_A || k == OURS_B) && wait_ready(&s) < 0) {
+        finish(&s);
         exit(1);
+    }
     for (int i = 0; i < calls + 50; i++) {
         int64_t t0 = now_ns();
         if (roundtrip(&s, cmd) < 0) {
@@ -552,10 +561,12 @@ static struct idle_res run_idle(enum kind k, int count)
     long before = mem_available_kib();
     for (int i = 0; i < count; i++) {
         start(k, &s[i], NULL);
-        if ((k == OURS_A || k == OURS_B) && wait_ready(&s[i]) < 0)
+        if (((k == OURS_A || k == OURS_B) && wait_ready(&s[i]) < 0) || roundtrip(&s[i], "true") < 0) {
+            fprintf(stderr, "airlock-sandbox-bench: %s: idle session %d did not start\n", kind_name[k], i);
+            for (int j = 0; j <= i; j++)
+                finish(&s[j]);
             exit(1);
-        if (roundtrip(&s[i], "true") < 0)    /* the shell is started and idle */
-            exit(1);
+        }
     }
     usleep(300000);
     long after = mem_available_kib(), pss = 0;
@@ -678,6 +689,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    main_pid = getpid();
     null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     /* The session's uid must be able to reach its workdir. */
     snprintf(ws, sizeof(ws), "%s/ws", O.dir);
@@ -686,8 +698,10 @@ int main(int argc, char **argv)
     if (O.uid >= 0 && chown(ws, (uid_t) O.uid, (gid_t) O.uid) < 0)
         die("chown workdir");
     O.cgroups = !no_cg && geteuid() == 0 && cgroups_writable();
-    if (O.cgroups)
+    if (O.cgroups) {
         cg_parents(true);
+        atexit(cleanup_cgroups);
+    }
 
     bool have_bwrap = access("/usr/bin/bwrap", X_OK) == 0;
     enum kind kinds[NKIND];
@@ -765,7 +779,5 @@ int main(int argc, char **argv)
         printf("| %s | %.0f/s | %.0f/s |\n", kind_name[kinds[i]], a, b);
         fflush(stdout);
     }
-    if (O.cgroups)
-        cg_parents(false);
     return 0;
 }
