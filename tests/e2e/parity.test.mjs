@@ -17,15 +17,15 @@
 // PARITY_REPORT=/path.json also writes every group's answers and mismatches.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync,
-  watch, writeFileSync,
+  chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync,
+  realpathSync, rmSync, watch, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startRunner, wireText } from './lib/runner.mjs';
+import { join, resolve } from 'node:path';
+import { BIN, startRunner, wireText } from './lib/runner.mjs';
 import { sdkToolset } from './lib/sdk-toolset.mjs';
 import { GROUPS, countCalls, prepare } from './parity/corpus.mjs';
 
@@ -36,6 +36,34 @@ process.env.Anthropic_Mixed = 'leak';
 
 const CALL_TIMEOUT_MS = 15000; // a call that takes longer is a mismatch, and the runner is killed
 const NO_RG_PATH = '/nonexistent-parity-path'; // PATH of both sides in the noRg groups
+
+// The second run: the C runner inside its level-B sandbox. As root the
+// runner needs a non-zero host uid that owns its directory tree; the
+// sandbox's uids start at 0x40000000 (the worker gives each session one).
+// Without root, the runner maps the caller's own uid.
+const SANDBOX_ROOT = process.getuid() === 0;
+export const SANDBOX = {
+  uid: SANDBOX_ROOT ? 0x40000000 + 4242 : null,
+  args: ['--isolation', 'B', ...(SANDBOX_ROOT ? ['--uid', String(0x40000000 + 4242), '--gid', String(0x40000000 + 4242)] : [])],
+  workdir: '/workspace', // the tool root inside, as the runner reports it in "ready"
+  outputs: '/mnt/session/outputs',
+};
+const MUST_WORK = process.env.AIRLOCK_SANDBOX_MUST_WORK === '1';
+
+// Why the host cannot run the sandbox (null: it can): `airlock worker
+// --check --min-isolation B` exits 0 when the host allows the namespaces.
+function sandboxUnavailable() {
+  const r = spawnSync(BIN, ['worker', '--check', '--min-isolation', 'B'], {
+    env: { ...process.env, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9', ANTHROPIC_ENVIRONMENT_ID: 'env_check',
+      ANTHROPIC_ENVIRONMENT_KEY: 'check' },
+    encoding: 'utf8', timeout: 60000,
+  });
+  if (r.status === 0) return null;
+  let missing = '';
+  try { missing = ` (missing: ${JSON.stringify(JSON.parse(r.stdout.trim()).missing)})`; } catch { /* no JSON */ }
+  return `\`airlock worker --check --min-isolation B\` exited ${r.status ?? r.signal}: this host does not allow `
+    + `the level-B sandbox${missing}`;
+}
 
 // Groups whose C answers deliberately differ from the SDK's, with the
 // answers the C runner must give instead.
@@ -73,7 +101,108 @@ export const EXPECTED_DIFFERENCES = {
   },
 };
 
-const report = { groups: {} };
+// Calls whose C answers differ when the runner is sandboxed, because of
+// what the sandbox is: inside it the tool root is /workspace, the runner's
+// cwd and /proc are the sandbox's, and nothing outside the workspace exists.
+// Each rule says exactly which calls it covers (applies) and what the C
+// answer must be instead of the SDK's (check); a call a rule covers but has
+// no stated expectation for fails. docs/TOOLSET-PARITY.md keeps the same
+// table. The trees are still compared after every group, so whatever a
+// covered call does to the workdir or the outside dir must match too.
+const OUTSIDE_MSG = (p) => `path ${JSON.stringify(p)} is outside the session's working directory`;
+const GREP_LIMIT = 100 * 1024;
+const GREP_TRUNCATED = `[output truncated at ${GREP_LIMIT} bytes]`;
+const pathArg = (tool, input) => (['read', 'write', 'edit'].includes(tool) ? input.file_path
+  : ['glob', 'grep'].includes(tool) ? input.path : undefined);
+const within = (root, p) => p === root || p.startsWith(`${root}/`);
+
+export const SANDBOX_DIFFERENCES = [
+  {
+    name: 'host-layout-path',
+    reason: 'The input leaves the workdir with ".." and comes back into it by the workdir\'s host name '
+      + '(../work/a.txt). Outside the sandbox that is the workdir; inside, the workspace\'s parent is the '
+      + 'sandbox\'s own / and ../work is /work, outside the workspace. The runner refuses it like any '
+      + 'outside path, with the SDK\'s own message for one.',
+    // Lexically inside the SDK's workdir, lexically outside /workspace.
+    applies: ({ tool, input, A }) => {
+      const p = pathArg(tool, input);
+      if (typeof p !== 'string' || p === '' || p.includes('<')) return false;
+      return within(A.work, resolve(A.work, p)) && !within(SANDBOX.workdir, resolve(SANDBOX.workdir, p));
+    },
+    check: (c, { tool, input }, msg) => assert.deepEqual(c, { is_error: true, text: OUTSIDE_MSG(pathArg(tool, input)) }, msg),
+  },
+  {
+    name: 'proc-self-cwd',
+    reason: 'A path through /proc/self/cwd names the process\'s cwd. The SDK runs in the test process, whose '
+      + 'cwd is not the workdir, so it refuses the path as outside. The sandboxed runner has its own /proc and '
+      + 'its cwd is /workspace, so the path is inside the workspace: a read answers with the file\'s content.',
+    applies: ({ tool, input }) => String(pathArg(tool, input)).startsWith('/proc/self/cwd/'),
+    check: (c, { tool, input, B }, msg) => {
+      assert.equal(tool, 'read', `${msg}\n  (no sandbox expectation stated for ${tool} through /proc/self/cwd)`);
+      const rel = input.file_path.slice('/proc/self/cwd/'.length);
+      assert.deepEqual(c, { is_error: false, text: wireText(readFileSync(join(B.work, rel), 'utf8')) }, msg);
+    },
+  },
+  {
+    name: 'bash-host-outside',
+    reason: 'A shell command names ../outside, the workdir\'s sibling on the host. Inside the sandbox no host '
+      + 'path outside the workspace exists (its parent is the sandbox\'s /), so the command finds nothing '
+      + 'there and the file outside is untouched; the rest of its output is the SDK\'s.',
+    applies: ({ tool, input }) => tool === 'bash' && String(input.command).includes('../outside'),
+    // command -> [what the SDK prints for ../outside, what the runner prints instead]
+    expect: {
+      'ls -A ../outside; ls dir': ['secret.txt\nsub\n', "ls: cannot access '../outside': No such file or directory\n"],
+      'cat ../outside/secret.txt; od -c binary.bin | head -3':
+        ['TOP SECRET\n', 'cat: ../outside/secret.txt: No such file or directory\n'],
+    },
+    check(c, { input, sdk, B }, msg) {
+      const e = this.expect[input.command];
+      assert.ok(e, `${msg}\n  (no sandbox expectation stated for this command)`);
+      assert.ok(sdk.text.startsWith(e[0]), `${msg}\n  (the SDK's answer does not start with ${JSON.stringify(e[0])})`);
+      assert.deepEqual(c, { is_error: sdk.is_error, text: e[1] + sdk.text.slice(e[0].length) }, msg);
+      assert.equal(readFileSync(join(B.out, 'secret.txt'), 'utf8'), 'TOP SECRET\n', 'the file outside is untouched');
+    },
+  },
+  {
+    name: 'grep-budget-path-length',
+    reason: 'Without rg, grep prints each hit as <file>:<n>:<line> with the file\'s full path and stops at a '
+      + '100 KiB budget that counts those paths. /workspace is shorter than the SDK\'s workdir path, so the '
+      + 'runner fits more hits before the cut. The expected answer is the budget rule applied to the file\'s '
+      + 'hits with each side\'s root; the same rule must reproduce the SDK\'s own answer.',
+    applies: ({ group, tool, sdk }) => group.noRg && tool === 'grep' && sdk.text.endsWith(`\n${GREP_TRUNCATED}`)
+      && sdk.text.includes('<ROOT>'),
+    check: (c, { input, sdk, A }, msg) => {
+      const file = input.path;
+      assert.ok(typeof file === 'string' && lstatSync(join(A.work, file)).isFile(),
+        `${msg}\n  (no sandbox expectation stated for a grep over more than one file)`);
+      const re = new RegExp(input.pattern);
+      const lines = readFileSync(join(A.work, file), 'utf8').split(/\r?\n/);
+      if (lines.at(-1) === '') lines.pop();
+      // The SDK's runWalkGrep: each hit costs its length + 1 until the budget goes negative.
+      const cut = (root) => {
+        const hits = [];
+        let budget = GREP_LIMIT;
+        for (const [i, line] of lines.entries()) {
+          if (!re.test(line)) continue;
+          const hit = `${root}/${file}:${i + 1}:${line}`;
+          budget -= hit.length + 1;
+          if (budget < 0) { hits.push(GREP_TRUNCATED); break; }
+          hits.push(hit);
+        }
+        return hits.join('\n').replaceAll(root, '<ROOT>');
+      };
+      assert.deepEqual({ is_error: false, text: cut(A.work) }, sdk, `${msg}\n  (the budget rule does not reproduce the SDK's answer)`);
+      assert.deepEqual(c, { is_error: false, text: cut(SANDBOX.workdir) }, msg);
+    },
+  },
+];
+
+const rulesUsed = new Set();
+function sandboxDifference(ctx) {
+  return SANDBOX_DIFFERENCES.find((r) => r.applies(ctx)) ?? null;
+}
+
+const report = { groups: {}, sandbox: {} };
 const bases = [];
 after(() => {
   for (const b of bases) rmSync(b, { recursive: true, force: true });
@@ -81,15 +210,26 @@ after(() => {
 });
 
 // One side's directories: <base>/work (the workdir), <base>/outside,
-// <base>/outputs. Returned paths are real (no symlink in them).
-function sideDirs(label, fixture) {
+// <base>/outputs. Returned paths are real (no symlink in them). For a
+// sandboxed runner (sandbox set) the base is 0711 and, when the test runs as
+// root, the whole tree belongs to the sandbox's uid (SANDBOX.uid).
+function sideDirs(label, fixture, sandbox = false) {
   const base = realpathSync(mkdtempSync(join(tmpdir(), `airlock-parity-${label}-`)));
   bases.push(base);
   const d = { base, work: join(base, 'work'), out: join(base, 'outside'), outputs: join(base, 'outputs') };
   mkdirSync(d.work);
   mkdirSync(d.outputs);
   prepare(d.work, d.out, fixture);
+  if (sandbox) {
+    chmodSync(base, 0o711);
+    if (SANDBOX.uid !== null) chownTree(base, SANDBOX.uid);
+  }
   return d;
+}
+
+function chownTree(p, uid) {
+  lchownSync(p, uid, uid);
+  if (lstatSync(p).isDirectory()) for (const n of readdirSync(p)) chownTree(join(p, n), uid);
 }
 
 function subst(v, d) {
@@ -134,19 +274,20 @@ function fileAppears(file, ms = 10000) {
 // Runs a group's calls on one side; returns { results, closeError }.
 // PARITY_BOTH_SDK=1 puts the SDK on both sides: a check that the corpus is
 // deterministic (every group must then pass), independent of the runner.
-async function runSide(kind, group, d) {
+async function runSide(kind, group, d, sandbox = false) {
   if (process.env.PARITY_BOTH_SDK === '1') kind = 'sdk';
   const results = [];
   let side = null;
   let dead = null;
   try {
     side = kind === 'sdk' ? sdkToolset({ workdir: d.work })
-      : await startRunner({ workdir: d.work, outputs: d.outputs, env: group.noRg ? { PATH: NO_RG_PATH } : {} });
+      : await startRunner({ workdir: d.work, outputs: d.outputs, env: group.noRg ? { PATH: NO_RG_PATH } : {},
+        args: sandbox ? SANDBOX.args : [] });
   } catch (e) {
     dead = e.message;
   }
-  // The runner says which path its tools print; normally the real workdir.
-  // <ROOT> in inputs is that path too.
+  // The runner says which path its tools print: the real workdir, or
+  // /workspace in the sandbox. <ROOT> in inputs is that path too.
   const toolRoot = side?.ready?.workdir || d.work;
   const roots = toolRoot !== d.work ? [toolRoot, d.work] : [d.work];
   let closeError = null;
@@ -181,7 +322,7 @@ async function runSide(kind, group, d) {
       try { await side.close(); } catch (e) { closeError = e.message; }
     }
   }
-  return { results, closeError };
+  return { results, closeError, ready: side?.ready ?? null };
 }
 
 // A tree as { relpath: description } without following symlinks.
@@ -221,23 +362,46 @@ test('the corpus has at least 200 calls in named groups', () => {
 });
 
 // Compares one group: C answers against the SDK's (or the listed ones).
-async function checkGroup(group) {
+// sandbox: the C runner runs inside its level-B sandbox, and the calls
+// SANDBOX_DIFFERENCES names are checked against its expectations instead.
+async function checkGroup(group, sandbox = false) {
   // Labels of one length: a path's length shows in texts (grep's 100 KiB budget counts it).
   const A = sideDirs('A', group.fixture);
-  const B = sideDirs('B', group.fixture);
+  const B = sideDirs(sandbox ? 'S' : 'B', group.fixture, sandbox);
   // The SDK's grep looks rg up in this process's PATH when it runs.
   const saved = process.env.PATH;
   if (group.noRg) process.env.PATH = NO_RG_PATH;
   let sdk, c;
   try {
-    [sdk, c] = await Promise.all([runSide('sdk', group, A), runSide('c', group, B)]);
+    [sdk, c] = await Promise.all([runSide('sdk', group, A), runSide('c', group, B, sandbox)]);
   } finally {
     process.env.PATH = saved;
   }
   const expected = EXPECTED_DIFFERENCES[group.name];
   const want = expected ? expected.c : sdk.results;
   const mismatches = [];
+  const sandboxed = [];
+  // The harness's <ROOT> mapping relies on this; a runner that ignored
+  // --isolation would report its host workdir here.
+  if (sandbox && c.ready && (c.ready.workdir !== SANDBOX.workdir || c.ready.outputs !== SANDBOX.outputs)) {
+    mismatches.push({ message: `${group.name}: the sandboxed runner reported ${show(c.ready)}, not workdir `
+      + `${SANDBOX.workdir} and outputs ${SANDBOX.outputs}` });
+  }
   for (const [i, [tool, input]] of group.calls.entries()) {
+    const ctx = { group, index: i, tool, input, sdk: sdk.results[i], A, B };
+    const rule = sandbox && !expected ? sandboxDifference(ctx) : null;
+    if (rule) {
+      // The SDK's answer is not the reference: the rule's own check is.
+      const msg = `${group.name}[${i}] ${tool} ${show(input)} (sandbox: ${rule.name})\n  SDK: ${show(sdk.results[i])}\n  C:   ${show(c.results[i])}`;
+      try {
+        rule.check(c.results[i], ctx, msg);
+        sandboxed.push({ index: i, rule: rule.name });
+        rulesUsed.add(rule.name);
+      } catch (e) {
+        mismatches.push({ index: i, tool, input, rule: rule.name, sdk: sdk.results[i], c: c.results[i], message: e.message });
+      }
+      continue;
+    }
     const msg = `${group.name}[${i}] ${tool} ${show(input)}\n  ${expected ? 'expected' : 'SDK'}: ${show(want[i])}\n  C:   ${show(c.results[i])}`;
     try {
       if (want[i].text instanceof RegExp) {
@@ -251,18 +415,21 @@ async function checkGroup(group) {
     }
   }
   const trees = { sdk: treeOf(A), c: treeOf(B) };
-  report.groups[group.name] = { sdk: sdk.results, c: c.results, mismatches, closeError: c.closeError };
+  const entry = { sdk: sdk.results, c: c.results, mismatches, closeError: c.closeError };
+  if (sandbox) entry.sandboxDifferences = sandboxed;
+  (sandbox ? report.sandbox : report.groups)[group.name] = entry;
   if (!expected) {
     try {
       assert.deepEqual(trees.c, trees.sdk, `${group.name}: the workdir and outside trees differ after the group`);
     } catch (e) {
       mismatches.push({ tree: true, message: e.message });
-      report.groups[group.name].treeDiff = e.message;
+      entry.treeDiff = e.message;
     }
   }
   if (c.closeError) mismatches.push({ message: `${group.name}: ${c.closeError}` });
   if (mismatches.length) {
-    assert.fail(`${mismatches.length} mismatch(es) in ${group.name}:\n\n${mismatches.map((m) => m.message).join('\n\n')}`);
+    assert.fail(`${mismatches.length} mismatch(es) in ${group.name}${sandbox ? ' (sandboxed runner)' : ''}:\n\n`
+      + `${mismatches.map((m) => m.message).join('\n\n')}`);
   }
 }
 
@@ -274,6 +441,42 @@ describe('toolset parity: SDK vs airlock sandbox-runner', { concurrency: 6 }, ()
 // PATH, which the SDK's grep reads, while these run.
 describe('toolset parity without rg (grep fallback)', () => {
   for (const group of GROUPS.filter((g) => g.noRg)) test(group.name, () => checkGroup(group));
+});
+
+// The same comparison with the runner inside its level-B sandbox
+// (--isolation B). Skipped, with the reason, on a host that does not allow
+// the sandbox -- a failure under AIRLOCK_SANDBOX_MUST_WORK=1.
+let sandboxSkip;
+function sandboxTest(group) {
+  return (t) => {
+    sandboxSkip ??= { reason: sandboxUnavailable() };
+    if (sandboxSkip.reason) {
+      if (MUST_WORK) throw new Error(`AIRLOCK_SANDBOX_MUST_WORK=1, but ${sandboxSkip.reason}`);
+      t.skip(sandboxSkip.reason);
+      return undefined;
+    }
+    return checkGroup(group, true);
+  };
+}
+
+describe('toolset parity, runner sandboxed (--isolation B)', { concurrency: 6 }, () => {
+  for (const group of GROUPS.filter((g) => !g.noRg)) test(group.name, sandboxTest(group));
+});
+
+describe('toolset parity without rg, runner sandboxed (--isolation B)', () => {
+  for (const group of GROUPS.filter((g) => g.noRg)) test(group.name, sandboxTest(group));
+});
+
+// The table stays small: a rule no corpus call needs any more goes.
+test('every SANDBOX_DIFFERENCES rule covers a corpus call', (t) => {
+  sandboxSkip ??= { reason: sandboxUnavailable() };
+  if (sandboxSkip.reason) {
+    if (MUST_WORK) throw new Error(`AIRLOCK_SANDBOX_MUST_WORK=1, but ${sandboxSkip.reason}`);
+    t.skip(sandboxSkip.reason);
+    return;
+  }
+  assert.equal(Object.keys(report.sandbox).length, GROUPS.length, 'every group ran sandboxed before this test');
+  for (const r of SANDBOX_DIFFERENCES) assert.ok(rulesUsed.has(r.name), `sandbox rule ${r.name} covered no call`);
 });
 
 // A path flipped between a real directory and a symlink to the outside
