@@ -30,6 +30,7 @@ struct event;
 struct al_curl;
 struct al_curl_xfer;
 struct al_map;
+struct al_http_server;
 
 /* --- configuration ------------------------------------------------------ */
 
@@ -56,6 +57,7 @@ struct wk_config {
     bool check;
     char *network;
     int64_t memory_max, pids_max, cpu_pct, nofile, fsize, tmp_size;
+    char *admin_listen;          /* opt-in local /healthz and /metrics */
 };
 
 /* --- API calls ---------------------------------------------------------- */
@@ -224,7 +226,11 @@ struct worker {
     uint64_t items_claimed, tools_run, results_posted;
 
     int isolation;               /* enum al_isolation the runners get; 0 = none */
+    struct al_http_server *admin;
 };
+
+/* admin.c: starts the --admin-listen server, if asked for. 0 or -errno. */
+int wk_admin_start(struct worker *w);
 
 /* The host uid a session's sandbox runs as: its own (from the session id)
  * when the worker is root, else the worker's. */

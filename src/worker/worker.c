@@ -68,6 +68,8 @@ static const struct al_opt worker_opts[] = {
     { "nofile", AL_OPT_INT, C(nofile), "0", "per-process open files in sessions (0 = 4096)", "N" },
     { "fsize", AL_OPT_INT, C(fsize), "0", "largest file a session may write, bytes (0 = 1 GiB)", "BYTES" },
     { "tmp-size", AL_OPT_INT, C(tmp_size), "0", "per-session /tmp, bytes (0 = 512 MiB)", "BYTES" },
+    { "admin-listen", AL_OPT_STR, C(admin_listen), NULL,
+      "serve GET /healthz and /metrics on ADDR (e.g. 127.0.0.1:9464); off by default", "ADDR" },
     { "ready-fd", AL_OPT_INT, C(ready_fd), "-1", "write the base URL to fd N after the first poll, then close it", "N" },
     { "log-level", AL_OPT_STR, C(log_level), "info", "debug, info, warn or error", "LEVEL" },
     { 0 },
@@ -557,6 +559,7 @@ static void worker_free(struct worker *w)
         wk_item_free(it);
     }
     wk_call_cancel(w->poll_call);
+    w->admin = al_http_server_free(w->admin);
     w->curl = al_curl_free(w->curl);
     wk_runner_kill_all();
     children = al_map_free(children);
@@ -641,6 +644,10 @@ int al_worker_main(int argc, char **argv)
     w.curl = w.base ? al_curl_new(w.base) : NULL;
     if (!w.curl) {
         fprintf(stderr, "airlock worker: cannot initialise the event loop or libcurl\n");
+        worker_free(&w);
+        return 1;
+    }
+    if (wk_admin_start(&w) < 0) {
         worker_free(&w);
         return 1;
     }

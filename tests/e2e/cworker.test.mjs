@@ -507,3 +507,32 @@ test('poll: a rejected environment key is permanent — the worker says so and e
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('admin: --admin-listen serves /healthz and /metrics with the isolation level and the counters', async () => {
+  const hub = await startHub();
+  const root = tempDir('airlock-e2e-wd-');
+  let w;
+  try {
+    const { client: c, environment, envKey, agent } = await setup(hub);
+    w = startWorker({ hub, environmentId: environment.id, envKey, workdir: root, kind: 'c',
+      args: ['--admin-listen', '127.0.0.1:0'] });
+    const [, url] = await w.waitLog(/"event":"admin address","url":"([^"]+)"/);
+    const [, level] = await w.waitLog(/"event":"isolation","level":"([A-D])"/);
+    assert.equal((await (await fetch(`${url}/healthz`)).text()), 'ok\n');
+    const s = await c.beta.sessions.create({ agent: agent.id, environment_id: environment.id });
+    await c.beta.sessions.events.send(s.id, { events: [{ type: 'user.message',
+      content: [{ type: 'text', text: 'tool bash {"command":"true"}' }] }] });
+    await until(() => history(hub, s.id), (h) => h.some((e) => e.type === 'user.tool_result'), { what: 'a result' });
+    const metrics = await until(async () => (await fetch(`${url}/metrics`)).text(),
+      (t) => /airlock_worker_results_posted_total 1\b/.test(t), { what: 'the posted result counted' });
+    assert.match(metrics, new RegExp(`airlock_worker_isolation_level\\{level="${level}"\\} 1`));
+    assert.match(metrics, /airlock_worker_items_claimed_total 1\b/);
+    assert.match(metrics, /airlock_worker_tools_run_total 1\b/);
+    assert.equal((await fetch(`${url}/v1/environments`)).status, 404);
+  } finally {
+    await w?.stop();
+    await hub.stop();
+    hub.cleanup();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
