@@ -545,3 +545,31 @@ test('runner protocol basics the parity harness relies on', async () => {
     await runner.close();
   }
 });
+
+// What the sandboxed run relies on: the runner reports /workspace and
+// /mnt/session/outputs, its tools work there, and the host around the
+// workdir is really gone (else the sandboxed comparison would prove little).
+test('sandboxed runner basics the parity harness relies on', async (t) => {
+  sandboxSkip ??= { reason: sandboxUnavailable() };
+  if (sandboxSkip.reason) {
+    if (MUST_WORK) throw new Error(`AIRLOCK_SANDBOX_MUST_WORK=1, but ${sandboxSkip.reason}`);
+    t.skip(sandboxSkip.reason);
+    return;
+  }
+  const d = sideDirs('sbox', undefined, true);
+  const runner = await startRunner({ workdir: d.work, outputs: d.outputs, args: SANDBOX.args });
+  try {
+    assert.equal(runner.ready.op, 'ready');
+    assert.equal(runner.ready.workdir, SANDBOX.workdir);
+    assert.equal(runner.ready.outputs, SANDBOX.outputs);
+    assert.deepEqual(await runner.call('bash', { command: 'pwd' }), { is_error: false, text: SANDBOX.workdir });
+    assert.deepEqual(await runner.call('bash', { command: `test -e ${d.base} && echo visible || echo hidden` }),
+      { is_error: false, text: 'hidden' });
+    assert.deepEqual(await runner.call('read', { file_path: `${SANDBOX.workdir}/a.txt` }),
+      { is_error: false, text: 'row1\nrow2\nrow3\nrow4\nrow5\n' });
+    assert.deepEqual(await runner.call('write', { file_path: 'made.txt', content: 'm' }).then((r) => r.is_error), false);
+    if (SANDBOX.uid !== null) assert.equal(lstatSync(join(d.work, 'made.txt')).uid, SANDBOX.uid, 'owner of a file made inside');
+  } finally {
+    await runner.close();
+  }
+});
