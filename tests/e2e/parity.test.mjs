@@ -13,6 +13,16 @@
 // are checked against the listed ones instead (docs/TOOLSET-PARITY.md keeps
 // the same table). The symlink-swap race is a test of its own below.
 //
+// Every group runs a second time with the runner inside its level-B sandbox
+// (--isolation B; as root with --uid/--gid SANDBOX.uid, which then owns the
+// C side's tree). Its tools see the workdir as /workspace (the "ready"
+// workdir, mapped to <ROOT> like the real one), and nothing of the host
+// outside the workspace exists. The few calls that therefore answer
+// differently are covered by the rules of SANDBOX_DIFFERENCES, each with the
+// answer the runner must give instead. On a host that does not allow the
+// sandbox (`airlock worker --check --min-isolation B` fails) that run is
+// skipped with the reason, or fails under AIRLOCK_SANDBOX_MUST_WORK=1.
+//
 // Run just this: tests/e2e/run.sh build/airlock parity.test.mjs
 // PARITY_REPORT=/path.json also writes every group's answers and mismatches.
 import { after, describe, test } from 'node:test';
