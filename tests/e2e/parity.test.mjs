@@ -457,37 +457,35 @@ describe('toolset parity without rg (grep fallback)', () => {
 // (--isolation B). Skipped, with the reason, on a host that does not allow
 // the sandbox -- a failure under AIRLOCK_SANDBOX_MUST_WORK=1.
 let sandboxSkip;
-function sandboxTest(group) {
-  return (t) => {
-    sandboxSkip ??= { reason: sandboxUnavailable() };
-    if (sandboxSkip.reason) {
-      if (MUST_WORK) throw new Error(`AIRLOCK_SANDBOX_MUST_WORK=1, but ${sandboxSkip.reason}`);
-      t.skip(sandboxSkip.reason);
-      return undefined;
-    }
-    return checkGroup(group, true);
-  };
-}
-
-describe('toolset parity, runner sandboxed (--isolation B)', { concurrency: 6 }, () => {
-  for (const group of GROUPS.filter((g) => !g.noRg)) test(group.name, sandboxTest(group));
-});
-
-describe('toolset parity without rg, runner sandboxed (--isolation B)', () => {
-  for (const group of GROUPS.filter((g) => g.noRg)) test(group.name, sandboxTest(group));
-});
-
-// The table stays small: a rule no corpus call needs any more goes.
-test('every SANDBOX_DIFFERENCES rule covers a corpus call', (t) => {
+// True when the host allows the sandbox; else skips t with the reason (or
+// throws under AIRLOCK_SANDBOX_MUST_WORK=1) and returns false.
+function needSandbox(t) {
   sandboxSkip ??= { reason: sandboxUnavailable() };
-  if (sandboxSkip.reason) {
-    if (MUST_WORK) throw new Error(`AIRLOCK_SANDBOX_MUST_WORK=1, but ${sandboxSkip.reason}`);
-    t.skip(sandboxSkip.reason);
-    return;
-  }
-  assert.equal(Object.keys(report.sandbox).length, GROUPS.length, 'every group ran sandboxed before this test');
-  for (const r of SANDBOX_DIFFERENCES) assert.ok(rulesUsed.has(r.name), `sandbox rule ${r.name} covered no call`);
-});
+  if (!sandboxSkip.reason) return true;
+  if (MUST_WORK) throw new Error(`AIRLOCK_SANDBOX_MUST_WORK=1, but ${sandboxSkip.reason}`);
+  t.skip(sandboxSkip.reason);
+  return false;
+}
+const sandboxTest = (group) => (t) => (needSandbox(t) ? checkGroup(group, true) : undefined);
+
+// PARITY_BOTH_SDK=1 (the SDK on both sides) has no runner to sandbox: the
+// sandboxed run is then not defined at all.
+if (process.env.PARITY_BOTH_SDK !== '1') {
+  describe('toolset parity, runner sandboxed (--isolation B)', { concurrency: 6 }, () => {
+    for (const group of GROUPS.filter((g) => !g.noRg)) test(group.name, sandboxTest(group));
+  });
+
+  describe('toolset parity without rg, runner sandboxed (--isolation B)', () => {
+    for (const group of GROUPS.filter((g) => g.noRg)) test(group.name, sandboxTest(group));
+  });
+
+  // The table stays small: a rule no corpus call needs any more goes.
+  test('every SANDBOX_DIFFERENCES rule covers a corpus call', (t) => {
+    if (!needSandbox(t)) return;
+    assert.equal(Object.keys(report.sandbox).length, GROUPS.length, 'every group ran sandboxed before this test');
+    for (const r of SANDBOX_DIFFERENCES) assert.ok(rulesUsed.has(r.name), `sandbox rule ${r.name} covered no call`);
+  });
+}
 
 // A path flipped between a real directory and a symlink to the outside
 // directory while writes into it run. The SDK's own confinement has a
@@ -560,12 +558,7 @@ test('runner protocol basics the parity harness relies on', async () => {
 // /mnt/session/outputs, its tools work there, and the host around the
 // workdir is really gone (else the sandboxed comparison would prove little).
 test('sandboxed runner basics the parity harness relies on', async (t) => {
-  sandboxSkip ??= { reason: sandboxUnavailable() };
-  if (sandboxSkip.reason) {
-    if (MUST_WORK) throw new Error(`AIRLOCK_SANDBOX_MUST_WORK=1, but ${sandboxSkip.reason}`);
-    t.skip(sandboxSkip.reason);
-    return;
-  }
+  if (!needSandbox(t)) return;
   const d = sideDirs('sbox', undefined, true);
   const runner = await startRunner({ workdir: d.work, outputs: d.outputs, args: SANDBOX.args });
   try {
