@@ -144,6 +144,7 @@ static size_t proc_scan(struct proc **out)
 static void kill_descendants(pid_t except)
 {
     pid_t self = getpid();
+    struct timespec wait = { 0, 50 * 1000 };
 
     for (int pass = 0; pass < 200; pass++) {
         _cleanup_free_ struct proc *v = NULL;
@@ -172,8 +173,13 @@ static void kill_descendants(pid_t except)
         }
         if (!live)
             return;
-        if (pass > 0)
-            (void) poll(NULL, 0, 5);    /* let the killed ones finish dying */
+        /* Let the killed ones finish dying: from 50 µs, doubling to 5 ms
+         * (a SIGKILLed process is a zombie within microseconds). */
+        if (pass > 0) {
+            (void) nanosleep(&wait, NULL);
+            if (wait.tv_nsec < 5 * 1000 * 1000)
+                wait.tv_nsec *= 2;
+        }
     }
 }
 
@@ -710,8 +716,17 @@ static void run_command(struct al_bash *b, const char *cmd, size_t cmd_len, int6
         /* Kill what the command started, keep the shell if it then reports. */
         kill_descendants(b->pid);
         enum wait_end again = END_GONE;
-        if (c.written == c.script_len)
-            again = call_wait(&c, now_ms() + REPORT_GRACE_MS, -1);
+        if (c.written == c.script_len) {
+            int64_t until = now_ms() + REPORT_GRACE_MS;
+            /* A cancel can come before the shell has started the command:
+             * what it forks after the kill dies on the next round. */
+            for (;;) {
+                again = call_wait(&c, AL_MIN(now_ms() + 20, until), -1);
+                if (again != END_TIMEOUT || now_ms() >= until)
+                    break;
+                kill_descendants(b->pid);
+            }
+        }
         if (again == END_STATUS)
             settle(b);
         else
