@@ -146,7 +146,11 @@ for stage in $stages; do
         mkdir -p "$tmp/sandbox"
         status=0
         # shellcheck disable=SC2086
-        "$sbench" --airlock "$airlock" --dir "$tmp/sandbox" \
+        # The worker starts the small runner beside `airlock` when it is there.
+        runner="$airlock"
+        [ -x "$build/airlock-sandbox-runner" ] && runner="$build/airlock-sandbox-runner"
+        echo "runner binary: $runner"
+        "$sbench" --airlock "$runner" --dir "$tmp/sandbox" \
             ${BENCH_SANDBOX_UID:+--uid "$BENCH_SANDBOX_UID"} ${BENCH_SANDBOX_ARGS:-} \
             2>"$tmp/sandbox.log" || status=$?
         echo

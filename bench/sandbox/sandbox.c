@@ -219,7 +219,9 @@ static int build_argv(enum kind k, struct sess *s, const char *cmd, const char *
     case OURS_B:
     case OURS_A:
         av[n++] = O.airlock;
-        av[n++] = "sandbox-runner";
+        /* The standalone runner takes no subcommand. */
+        if (!strstr(O.airlock, "airlock-sandbox-runner"))
+            av[n++] = "sandbox-runner";
         av[n++] = "--fd";
         av[n++] = "3";
         av[n++] = "--workdir";

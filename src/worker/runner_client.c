@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -283,8 +284,12 @@ static void build_argv(struct worker *w, const char *session_id, const char *wor
 {
     const struct wk_config *c = &w->cfg;
 
-    arg(a, "airlock");
-    arg(a, "sandbox-runner");
+    if (w->runner_standalone) {
+        arg(a, "airlock-sandbox-runner");
+    } else {
+        arg(a, "airlock");
+        arg(a, "sandbox-runner");
+    }
     arg(a, "--fd");
     arg(a, "3");
     arg(a, "--workdir");
@@ -345,7 +350,7 @@ struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, cons
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
-    const char *exe = w->cfg.runner_exe ? w->cfg.runner_exe : "/proc/self/exe";
+    const char *exe = w->cfg.runner_exe ? w->cfg.runner_exe : w->runner_path ? w->runner_path : "/proc/self/exe";
     struct argv_buf a = { 0 };
     struct al_cgroup *cg = NULL;
     _cleanup_free_ char **env = NULL;
@@ -574,5 +579,20 @@ void wk_runner_kill_all(void)
     if (runners_by_pid) {
         al_map_sweep(runners_by_pid, kill_one, NULL);
         runners_by_pid = al_map_free(runners_by_pid);
+    }
+}
+
+void wk_runner_find(struct worker *w)
+{
+    _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+    char *slash = self ? strrchr(self, '/') : NULL;
+
+    if (w->cfg.runner_exe || !slash)
+        return;
+    *slash = '\0';
+    _cleanup_free_ char *beside = al_xasprintf("%s/airlock-sandbox-runner", self);
+    if (access(beside, X_OK) == 0) {
+        w->runner_path = TAKE_PTR(beside);
+        w->runner_standalone = true;
     }
 }

@@ -154,6 +154,9 @@ void wk_runner_close(struct wk_runner *r);
 bool wk_runner_busy(const struct wk_runner *r);
 /* The SIGCHLD handler's hook: true when pid was a runner (now reaped). */
 bool wk_runner_reap(pid_t pid, int status);
+/* Prefers the small airlock-sandbox-runner beside this binary (fewer
+ * libraries to load per session) over `airlock sandbox-runner`. */
+void wk_runner_find(struct worker *w);
 /* At exit: SIGKILL every runner still alive and wait for it. */
 void wk_runner_kill_all(void);
 pid_t wk_runner_pid(const struct wk_runner *r);
@@ -226,6 +229,8 @@ struct worker {
     uint64_t items_claimed, tools_run, results_posted;
 
     int isolation;               /* enum al_isolation the runners get; 0 = none */
+    char *runner_path;           /* airlock-sandbox-runner beside us, if there */
+    bool runner_standalone;
     struct al_http_server *admin;
 };
 

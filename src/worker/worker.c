@@ -57,7 +57,8 @@ static const struct al_opt worker_opts[] = {
       "worker run: the item's secret (or ANTHROPIC_WORK_SECRET_FILE / ANTHROPIC_WORK_SECRET)", "FILE" },
     { "honor-api-base-url", AL_OPT_BOOL, C(honor_api_base_url), "false",
       "use the api_base_url of a work item's secret for its calls (the SDK ignores it)", NULL },
-    { "runner-exe", AL_OPT_STR, C(runner_exe), NULL, "binary started as each session's tool runner (default: this one)", "PATH" },
+    { "runner-exe", AL_OPT_STR, C(runner_exe), NULL,
+      "binary started as `PATH sandbox-runner ...` for each session (default: airlock-sandbox-runner beside this binary, else this one)", "PATH" },
     { "min-isolation", AL_OPT_STR, C(min_isolation), "B",
       "refuse to start below this isolation level (A: everything, B: no cgroups, C: no namespaces)", "LEVEL" },
     { "check", AL_OPT_BOOL, C(check), "false", "print what isolation this host allows (JSON) and exit: 0 if >= --min-isolation", NULL },
@@ -578,6 +579,7 @@ static void worker_free(struct worker *w)
     if (w->cfg.environment_key)
         explicit_bzero(w->cfg.environment_key, strlen(w->cfg.environment_key));
     free(w->cfg.environment_key);
+    free(w->runner_path);
     al_opts_free(worker_opts, &w->cfg);
 }
 
@@ -647,6 +649,7 @@ int al_worker_main(int argc, char **argv)
         worker_free(&w);
         return 1;
     }
+    wk_runner_find(&w);
     if (wk_admin_start(&w) < 0) {
         worker_free(&w);
         return 1;

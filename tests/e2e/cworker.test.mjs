@@ -90,7 +90,8 @@ async function scenario({ hubArgs = [], agent = {} } = {}, fn) {
   if (failure) throw failure;
 }
 
-// The worker's runner processes: its children running `airlock sandbox-runner`.
+// The worker's runner processes: its children running `airlock-sandbox-runner`
+// (or `airlock sandbox-runner`).
 function runnersOf(pid) {
   const out = [];
   for (const t of existsSync(`/proc/${pid}/task`) ? readdirSync(`/proc/${pid}/task`) : []) {
@@ -99,7 +100,8 @@ function runnersOf(pid) {
     for (const k of kids.split(/\s+/).filter(Boolean)) {
       let cmd = '';
       try { cmd = readFileSync(`/proc/${k}/cmdline`, 'utf8'); } catch { /* gone */ }
-      if (cmd.split('\0').includes('sandbox-runner')) out.push(Number(k));
+      const args = cmd.split('\0');
+      if (args.includes('sandbox-runner') || args[0] === 'airlock-sandbox-runner') out.push(Number(k));
     }
   }
   return out;
