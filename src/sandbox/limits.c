@@ -138,3 +138,15 @@ int al_rlimits_apply(const struct al_sandbox_limits *l, bool per_session_uid, ch
     }
     return 0;
 }
+
+void al_sandbox_limits_merge(struct al_sandbox_limits *l, const struct al_sandbox_limits *over)
+{
+    int64_t *const dst[] = { &l->memory_max, &l->pids_max, &l->cpu_pct, &l->nofile, &l->fsize, &l->tmp_size,
+                             &l->tmp_inodes };
+    const int64_t src[] = { over->memory_max, over->pids_max, over->cpu_pct, over->nofile, over->fsize,
+                            over->tmp_size, over->tmp_inodes };
+
+    for (size_t i = 0; i < AL_ELEMENTSOF(src); i++)
+        if (src[i] > 0)
+            *dst[i] = src[i];
+}

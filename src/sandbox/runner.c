@@ -50,7 +50,7 @@ struct runner_config {
     char **cgroup;          /* cgroup.procs files to join first */
     char *network;          /* none or host */
     char *tmpdir;           /* level C: the session's private temp dir */
-    int64_t memory_max, pids_max, cpu_pct, nofile, fsize, tmp_size, tmp_inodes;
+    struct al_sandbox_limits lim;   /* 0 = the default (sandbox.h) */
 };
 
 #define C(field) offsetof(struct runner_config, field)
@@ -65,13 +65,13 @@ static const struct al_opt runner_opts[] = {
     { "cgroup", AL_OPT_LIST, C(cgroup), NULL, "a cgroup.procs file to join before anything else", "FILE" },
     { "network", AL_OPT_STR, C(network), "none", "none (only loopback) or host", "MODE" },
     { "tmpdir", AL_OPT_STR, C(tmpdir), NULL, "level C: the session's private temp dir (TMPDIR)", "DIR" },
-    { "memory-max", AL_OPT_INT, C(memory_max), "0", "bytes; 0 = default (RLIMIT_DATA without cgroups)", "BYTES" },
-    { "pids-max", AL_OPT_INT, C(pids_max), "0", "processes; 0 = default (RLIMIT_NPROC with a session uid)", "N" },
-    { "cpu", AL_OPT_INT, C(cpu_pct), "0", "percent of one CPU; 0 = default", "PCT" },
-    { "nofile", AL_OPT_INT, C(nofile), "0", "open files; 0 = default", "N" },
-    { "fsize", AL_OPT_INT, C(fsize), "0", "largest file, bytes; 0 = default", "BYTES" },
-    { "tmp-size", AL_OPT_INT, C(tmp_size), "0", "/tmp tmpfs bytes; 0 = default", "BYTES" },
-    { "tmp-inodes", AL_OPT_INT, C(tmp_inodes), "0", "/tmp tmpfs inodes; 0 = default", "N" },
+    { "memory-max", AL_OPT_INT, C(lim.memory_max), "0", "bytes; 0 = default (RLIMIT_DATA without cgroups)", "BYTES" },
+    { "pids-max", AL_OPT_INT, C(lim.pids_max), "0", "processes; 0 = default (RLIMIT_NPROC with a session uid)", "N" },
+    { "cpu", AL_OPT_INT, C(lim.cpu_pct), "0", "percent of one CPU; 0 = default", "PCT" },
+    { "nofile", AL_OPT_INT, C(lim.nofile), "0", "open files; 0 = default", "N" },
+    { "fsize", AL_OPT_INT, C(lim.fsize), "0", "largest file, bytes; 0 = default", "BYTES" },
+    { "tmp-size", AL_OPT_INT, C(lim.tmp_size), "0", "/tmp tmpfs bytes; 0 = default", "BYTES" },
+    { "tmp-inodes", AL_OPT_INT, C(lim.tmp_inodes), "0", "/tmp tmpfs inodes; 0 = default", "N" },
     { 0 },
 };
 #undef C
@@ -154,20 +154,7 @@ static int become_subreaper(void)
 static void limits_from_config(const struct runner_config *c, struct al_sandbox_limits *l)
 {
     al_sandbox_limits_default(l);
-    if (c->memory_max > 0)
-        l->memory_max = c->memory_max;
-    if (c->pids_max > 0)
-        l->pids_max = c->pids_max;
-    if (c->cpu_pct > 0)
-        l->cpu_pct = c->cpu_pct;
-    if (c->nofile > 0)
-        l->nofile = c->nofile;
-    if (c->fsize > 0)
-        l->fsize = c->fsize;
-    if (c->tmp_size > 0)
-        l->tmp_size = c->tmp_size;
-    if (c->tmp_inodes > 0)
-        l->tmp_inodes = c->tmp_inodes;
+    al_sandbox_limits_merge(l, &c->lim);
 }
 
 static void set_str(char **dst, const char *v)

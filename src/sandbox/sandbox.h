@@ -56,6 +56,9 @@ struct al_sandbox_limits {
 
 /* Defaults of sandbox-notes §5.4. */
 void al_sandbox_limits_default(struct al_sandbox_limits *l);
+/* Sets each limit of over that is > 0 over the same limit of l (a
+ * configuration over the defaults). */
+void al_sandbox_limits_merge(struct al_sandbox_limits *l, const struct al_sandbox_limits *over);
 
 /* What a step reports: a short static or owned-by-caller buffer. */
 #define AL_SANDBOX_WHY 160

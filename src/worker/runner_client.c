@@ -317,30 +317,21 @@ static void build_argv(struct worker *w, const char *session_id, const char *wor
         arg(a, "--cgroup");
         arg(a, *p);
     }
-    if (c->memory_max > 0)
-        arg_fmt(a, "--memory-max", c->memory_max);
-    if (c->pids_max > 0)
-        arg_fmt(a, "--pids-max", c->pids_max);
-    if (c->cpu_pct > 0)
-        arg_fmt(a, "--cpu", c->cpu_pct);
-    if (c->nofile > 0)
-        arg_fmt(a, "--nofile", c->nofile);
-    if (c->fsize > 0)
-        arg_fmt(a, "--fsize", c->fsize);
-    if (c->tmp_size > 0)
-        arg_fmt(a, "--tmp-size", c->tmp_size);
+    const struct { const char *flag; int64_t v; } lim[] = {
+        { "--memory-max", c->lim.memory_max }, { "--pids-max", c->lim.pids_max }, { "--cpu", c->lim.cpu_pct },
+        { "--nofile", c->lim.nofile }, { "--fsize", c->lim.fsize }, { "--tmp-size", c->lim.tmp_size },
+        { "--tmp-inodes", c->lim.tmp_inodes },
+    };
+    for (size_t i = 0; i < AL_ELEMENTSOF(lim); i++)
+        if (lim[i].v > 0)
+            arg_fmt(a, lim[i].flag, lim[i].v);
 }
 
 /* The limits the worker was configured with, over the defaults. */
 static void worker_limits(const struct wk_config *c, struct al_sandbox_limits *l)
 {
     al_sandbox_limits_default(l);
-    if (c->memory_max > 0)
-        l->memory_max = c->memory_max;
-    if (c->pids_max > 0)
-        l->pids_max = c->pids_max;
-    if (c->cpu_pct > 0)
-        l->cpu_pct = c->cpu_pct;
+    al_sandbox_limits_merge(l, &c->lim);
 }
 
 struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, const char *workdir,

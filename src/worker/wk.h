@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "../lib/base/macro.h"
+#include "../sandbox/sandbox.h"
 
 struct event_base;
 struct event;
@@ -56,7 +57,7 @@ struct wk_config {
     char *min_isolation;
     bool check;
     char *network;
-    int64_t memory_max, pids_max, cpu_pct, nofile, fsize, tmp_size;
+    struct al_sandbox_limits lim;  /* per session; 0 = the default */
     char *admin_listen;          /* opt-in local /healthz and /metrics */
 };
 
