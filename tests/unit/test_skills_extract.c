@@ -18,18 +18,11 @@
 
 #include <cmocka.h>
 
+#include "al_test_archive.h"
+
 #include "al_test.h"
 #include "src/lib/archive/skill_archive.h"
 #include "src/sandbox/skills.h"
-
-enum kind { K_FILE, K_DIR, K_SYMLINK, K_HARDLINK, K_FIFO };
-
-struct member {
-    const char *name;
-    enum kind kind;
-    const char *data;   /* file contents, or the link target */
-    unsigned perm;      /* 0: 0644 for files, 0755 for directories */
-};
 
 #define BUF_MAX (1u << 20)
 static unsigned char buf[BUF_MAX];
@@ -44,60 +37,6 @@ struct fixture {
 };
 
 static const char skill_md[] = "---\nname: pdf\ndescription: PDF tools.\n---\n# PDF\n";
-
-static void add_member(struct archive *a, const struct member *m)
-{
-    struct archive_entry *e = archive_entry_new();
-    size_t len = m->kind == K_FILE && m->data ? strlen(m->data) : 0;
-
-    assert_non_null(e);
-    archive_entry_set_pathname(e, m->name);
-    archive_entry_set_perm(e, m->perm ? m->perm : m->kind == K_DIR ? 0755 : 0644);
-    archive_entry_set_mtime(e, 1700000000, 0);
-    switch (m->kind) {
-    case K_FILE:
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_size(e, (la_int64_t) len);
-        break;
-    case K_DIR:
-        archive_entry_set_filetype(e, AE_IFDIR);
-        break;
-    case K_SYMLINK:
-        archive_entry_set_filetype(e, AE_IFLNK);
-        archive_entry_set_symlink(e, m->data);
-        break;
-    case K_HARDLINK:
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_hardlink(e, m->data);
-        archive_entry_set_size(e, 0);
-        break;
-    case K_FIFO:
-        archive_entry_set_filetype(e, AE_IFIFO);
-        break;
-    }
-    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-    if (len)
-        assert_int_equal(archive_write_data(a, m->data, len), (la_ssize_t) len);
-    archive_entry_free(e);
-}
-
-static size_t build_into(unsigned char *out, size_t cap, int format, int filter,
-                         const struct member *m, size_t nm)
-{
-    struct archive *a = archive_write_new();
-    size_t used = 0;
-
-    assert_non_null(a);
-    assert_int_equal(archive_write_set_format(a, format), ARCHIVE_OK);
-    assert_int_equal(archive_write_add_filter(a, filter), ARCHIVE_OK);
-    assert_int_equal(archive_write_set_bytes_in_last_block(a, 1), ARCHIVE_OK);
-    assert_int_equal(archive_write_open_memory(a, out, cap, &used), ARCHIVE_OK);
-    for (size_t i = 0; i < nm; i++)
-        add_member(a, &m[i]);
-    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
-    assert_int_equal(archive_write_free(a), ARCHIVE_OK);
-    return used;
-}
 
 #define TAR ARCHIVE_FORMAT_TAR_PAX_RESTRICTED
 #define ZIP ARCHIVE_FORMAT_ZIP
