@@ -10,7 +10,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 debs=(
     build-essential cmake pkg-config clang clang-tidy cppcheck libclang-rt-14-dev
     libevent-dev libjansson-dev libsqlite3-dev libssl-dev
-    libcurl4-openssl-dev libarchive-dev libcmocka-dev libseccomp-dev libpcre2-dev
+    libcurl4-openssl-dev libarchive-dev libcmocka-dev libseccomp-dev libpcre2-dev libnghttp2-dev
     ripgrep bash coreutils util-linux iproute2 bubblewrap
     ca-certificates
 )

@@ -13,3 +13,4 @@ int cmd_agent(int argc, char **argv);     /* agent create|list|get */
 int cmd_session(int argc, char **argv);   /* session create|list|get|send|tail */
 int cmd_work(int argc, char **argv);      /* work list|stats|stop|healthcheck */
 int cmd_skill(int argc, char **argv);     /* skill create|list */
+int cmd_tunnel(int argc, char **argv);    /* tunnel create|list|get|archive|token|cert ... */

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../gateway/gateway.h"
 #include "../hub/hub.h"
+#include "../relay/relay.h"
 #include "../sandbox/runner.h"
 #include "../worker/worker.h"
 #include "cli.h"
@@ -24,6 +26,9 @@ static const struct command commands[] = {
     { "session", cmd_session, "sessions: create, list, get, send, confirm, tail" },
     { "work", cmd_work, "the work queue of an environment: list, stats, stop, healthcheck" },
     { "skill", cmd_skill, "skills: create from a zip or tar archive, list" },
+    { "tunnel", cmd_tunnel, "MCP tunnels: create, list, get, archive, token, cert ..." },
+    { "relay", al_relay_main, "run the public edge of the MCP tunnels (SNI routing, never decrypts)" },
+    { "gateway", al_gateway_main, "run the private side of an MCP tunnel (dials the relay, inner TLS, audit)" },
 };
 
 static void usage(FILE *f)
