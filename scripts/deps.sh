@@ -35,6 +35,7 @@ fi
 # the system node is older (Debian 12 ships 18/20).
 e2e="$top/tests/e2e"
 if [ ! -x "$e2e/node_modules/.bin/node" ] || [ ! -d "$e2e/node_modules/@anthropic-ai/sdk" ] \
+   || [ ! -d "$e2e/node_modules/@modelcontextprotocol/conformance" ] \
    || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
     echo "deps: installing npm packages for tests/e2e" >&2
     (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
