@@ -30,6 +30,7 @@ const struct al_opt hub_opts[] = {
     { "max-body", AL_OPT_INT, H(max_body), "4194304", "largest JSON request body, bytes", "BYTES" },
     { "max-poll-waiters", AL_OPT_INT, H(max_poll_waiters), "20000", "parked long-polls before polls answer at once", "N" },
     { "max-streams", AL_OPT_INT, H(max_streams), "20000", "open event streams before new ones get 503", "N" },
+    { "tunnel-domain", AL_OPT_STR, H(tunnel_domain), "tunnels.localhost", "tunnel hostnames are <16 hex>.DOMAIN", "DOMAIN" },
     { 0 },
 };
 #undef H
@@ -77,6 +78,19 @@ static const struct al_route routes[] = {
     { "GET", "/v1/skills/{id}/versions", h_skill_version_list, 0 },
     { "GET", "/v1/skills/{id}/versions/{version}", h_skill_version_get, 0 },
     { "GET", "/v1/skills/{id}/versions/{version}/content", h_skill_version_content, 0 },
+    /* connect/verify before every /v1/tunnels/{id}/... pattern, so that no
+     * later route can read "connect" as a tunnel id. */
+    { "POST", "/v1/tunnels/connect/verify", h_tunnel_verify, 0 },
+    { "POST", "/v1/tunnels", h_tunnel_create, 0 },
+    { "GET", "/v1/tunnels", h_tunnel_list, 0 },
+    { "GET", "/v1/tunnels/{id}", h_tunnel_get, 0 },
+    { "POST", "/v1/tunnels/{id}/archive", h_tunnel_archive, 0 },
+    { "POST", "/v1/tunnels/{id}/reveal_token", h_tunnel_reveal_token, 0 },
+    { "POST", "/v1/tunnels/{id}/rotate_token", h_tunnel_rotate_token, 0 },
+    { "POST", "/v1/tunnels/{id}/certificates", h_tunnel_cert_create, 64u << 10 },
+    { "GET", "/v1/tunnels/{id}/certificates", h_tunnel_cert_list, 0 },
+    { "GET", "/v1/tunnels/{id}/certificates/{cert}", h_tunnel_cert_get, 0 },
+    { "POST", "/v1/tunnels/{id}/certificates/{cert}/archive", h_tunnel_cert_archive, 0 },
     { 0 },
 };
 
@@ -202,6 +216,27 @@ static int load_api_key(struct hub *h)
     return 0;
 }
 
+/* A DNS name of lowercase labels (1-63 of [a-z0-9-], no '-' at either
+ * end) that leaves room for the 17 characters of "<16 hex>.". */
+static bool tunnel_domain_ok(const char *d)
+{
+    size_t n = strlen(d), label = 0;
+    if (n == 0 || n > 253 - 17 || d[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i <= n; i++) {
+        char c = d[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || d[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0))
+            label++;
+        else
+            return false;
+    }
+    return true;
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct hub *h = arg;
@@ -249,7 +284,7 @@ int hub_main(int argc, char **argv)
     if (res.help) {
         al_opts_help(hub_opts, "airlock hub [OPTIONS]",
                      "Run the control plane: environments, agents, sessions and their events, the work queue,\n"
-                     "skills, and the agent loop, on an embedded SQLite store.");
+                     "skills, tunnels, and the agent loop, on an embedded SQLite store.");
         free(res.args);
         al_opts_free(hub_opts, &h.cfg);
         return 0;
@@ -267,6 +302,10 @@ int hub_main(int argc, char **argv)
         fprintf(stderr, "airlock: --lease-ttl: must be between 10s and 600s\n");
         goto out;
     }
+    if (!tunnel_domain_ok(h.cfg.tunnel_domain)) {
+        fprintf(stderr, "airlock: --tunnel-domain: expected a lowercase DNS name such as tunnels.example.com\n");
+        goto out;
+    }
     al_log_setup("hub", lvl, 2);
     raise_nofile();
     /* The store holds session histories and credential digests: files the
@@ -280,7 +319,7 @@ int hub_main(int argc, char **argv)
         al_log_errno(AL_ERROR, r, "hub.data_dir", AL_STR("path", h.cfg.data_dir));
         goto out;
     }
-    if (load_api_key(&h) < 0)
+    if (load_api_key(&h) < 0 || tunnels_init(&h) < 0)
         goto out;
     db = al_xasprintf("%s/airlock.db", h.cfg.data_dir);
     r = al_store_open(db, h.cfg.sync_full, &h.store);
@@ -313,6 +352,7 @@ int hub_main(int argc, char **argv)
     work_tick(&h);
     loop_start(&h);
     al_log(AL_INFO, "hub.listening", AL_STR("url", h.url), AL_STR("data_dir", h.cfg.data_dir),
+           AL_STR("tunnel_domain", h.cfg.tunnel_domain),
            AL_I64("schema_version", al_store_schema_version(h.store)));
     al_ready_notify((int) h.cfg.ready_fd, h.url);
 
@@ -336,6 +376,7 @@ out:
     if (h.base)
         event_base_free(h.base);
     free(h.url);
+    tunnels_done(&h);
     al_opts_free(hub_opts, &h.cfg);
     return rc;
 }

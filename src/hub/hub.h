@@ -31,6 +31,7 @@ struct hub_config {
     int64_t max_body;         /* JSON body cap, bytes */
     int64_t max_poll_waiters; /* parked long-polls */
     int64_t max_streams;      /* open SSE streams */
+    char *tunnel_domain;      /* tunnel hostnames are <16 hex>.<this> */
 };
 
 /* Who made a request. Credentials are looked up by the SHA-256 of their
@@ -76,6 +77,7 @@ struct hub {
     int tx_depth;                 /* hub_tx_begin levels inside the pass */
     size_t tx_marks[16];          /* pending's length at each level's begin */
     struct hub_metrics m;
+    unsigned char tunnel_key[32]; /* <data dir>/tunnel.key: tunnel tokens are HMACs under it */
 };
 
 /* Handler prologue: every /v1 handler authenticates before anything else. */
@@ -197,6 +199,22 @@ void h_skill_version_create(struct al_req *r, void *ud);
 void h_skill_version_list(struct al_req *r, void *ud);
 void h_skill_version_get(struct al_req *r, void *ud);
 void h_skill_version_content(struct al_req *r, void *ud);
+
+/* --- tunnels (api_tunnels.c) ------------------------------------------ */
+/* Loads <data dir>/tunnel.key (32 bytes, 0600), creating it on first start. */
+_must_check_ int tunnels_init(struct hub *h);
+void tunnels_done(struct hub *h);   /* wipes the key */
+void h_tunnel_create(struct al_req *r, void *ud);
+void h_tunnel_list(struct al_req *r, void *ud);
+void h_tunnel_get(struct al_req *r, void *ud);
+void h_tunnel_archive(struct al_req *r, void *ud);
+void h_tunnel_reveal_token(struct al_req *r, void *ud);
+void h_tunnel_rotate_token(struct al_req *r, void *ud);
+void h_tunnel_verify(struct al_req *r, void *ud);
+void h_tunnel_cert_create(struct al_req *r, void *ud);
+void h_tunnel_cert_list(struct al_req *r, void *ud);
+void h_tunnel_cert_get(struct al_req *r, void *ud);
+void h_tunnel_cert_archive(struct al_req *r, void *ud);
 
 /* --- events (api_events.c) --------------------------------------------- */
 /* Appends one event (id and processed_at assigned) to session's log inside

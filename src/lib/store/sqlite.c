@@ -43,7 +43,10 @@ static const char *const migrations[] = {
     "CREATE TABLE blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);",
     /* 2: the lease sweep looks up live work items by state and expiry */
     "CREATE INDEX objects_lease ON objects (kind, status, t2);",
+    /* 3: tunnel hostnames are never reused (7 = AL_KIND_TUNNEL) */
+    "CREATE UNIQUE INDEX objects_tunnel_hostname ON objects (hash) WHERE kind = 7;",
 };
+_Static_assert(AL_KIND_TUNNEL == 7, "migration 3 names the tunnel kind by number");
 
 static sqlite3_stmt *stmt(struct al_store *st, const char *sql)
 {
@@ -66,7 +69,7 @@ static sqlite3_stmt *stmt(struct al_store *st, const char *sql)
 static int sqlerr(struct al_store *st, int rc, const char *what)
 {
     al_log(AL_ERROR, "store.error", AL_STR("op", what), AL_I64("rc", rc), AL_STR("msg", sqlite3_errmsg(st->db)));
-    return rc == SQLITE_FULL ? -ENOSPC : rc == SQLITE_BUSY ? -EBUSY : -EIO;
+    return rc == SQLITE_FULL ? -ENOSPC : rc == SQLITE_BUSY ? -EBUSY : rc == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
 }
 
 static int exec(struct al_store *st, const char *sql)
@@ -262,6 +265,13 @@ static void derive(enum al_kind k, json_t *b, struct cols *c)
         c->hash = jstr(b, "_hash");
         c->status = jstr(b, "kind");
         c->archived = json_is_string(json_object_get(b, "revoked_at"));
+        break;
+    case AL_KIND_TUNNEL:
+        c->hash = jstr(b, "hostname");
+        break;
+    case AL_KIND_TUNNEL_CERT:
+        c->parent = jstr(b, "tunnel_id");
+        c->status = c->archived ? "archived" : "active";
         break;
     default:
         break;
@@ -528,6 +538,14 @@ int al_store_credential_by_hash(struct al_store *st, const char *hash_hex, json_
     sqlite3_bind_int(s, 1, AL_KIND_CREDENTIAL);
     bind_text(s, 2, hash_hex);
     return one_row(st, s, ret, "cred");
+}
+
+int al_store_get_by_hash(struct al_store *st, enum al_kind k, const char *hash, json_t **ret)
+{
+    sqlite3_stmt *s = stmt(st, "SELECT body FROM objects WHERE kind=?1 AND hash=?2 LIMIT 1");
+    sqlite3_bind_int(s, 1, (int) k);
+    bind_text(s, 2, hash);
+    return one_row(st, s, ret, "get_by_hash");
 }
 
 int al_store_event_append(struct al_store *st, const char *session_id, json_t *ev, int64_t *ret_seq)

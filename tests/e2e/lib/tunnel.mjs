@@ -259,6 +259,38 @@ c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());c.on('close',()=>u.d
         h.on('exit', () => reject(new Error(`netns bridge exited: ${out}`)));
       });
     },
+    // The other way round: a loopback address on this machine that reaches
+    // 127.0.0.1:port inside the namespace. Resolves to "127.0.0.1:<port>".
+    async expose(port) {
+      const sock = join(sockDir, `e${port}.sock`);
+      const script = `const net=require('net');const [p,s]=process.argv.slice(1);
+net.createServer((c)=>{const u=net.connect(Number(p),'127.0.0.1');c.pipe(u);u.pipe(c);
+c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());c.on('close',()=>u.destroy());u.on('close',()=>c.destroy());})
+.listen(s,()=>process.stdout.write('READY\\n'));`;
+      const h = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, String(port), sock], { stdio: ['ignore', 'pipe', 'pipe'] });
+      helpers.push(h);
+      let out = '';
+      await new Promise((resolve, reject) => {
+        h.stdout.on('data', (d) => { out += d; if (out.includes('READY')) resolve(); });
+        h.stderr.on('data', (d) => { out += d; });
+        h.on('exit', () => reject(new Error(`netns expose helper exited: ${out}`)));
+      });
+      const srv = net.createServer((c) => {
+        const u = net.connect(sock);
+        c.pipe(u); u.pipe(c);
+        c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+        c.on('close', () => u.destroy()); u.on('close', () => c.destroy());
+      });
+      await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+      servers.push(srv);
+      return `127.0.0.1:${srv.address().port}`;
+    },
+    // Runs a command inside the namespace and returns its stdout.
+    exec(cmd, ...args) {
+      const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${ns}: ${r.stderr || r.error}`);
+      return r.stdout;
+    },
     async close() {
       for (const h of helpers) h.kill('SIGKILL');
       for (const s of servers) s.close();
