@@ -144,7 +144,8 @@ static void reply_archived(struct al_req *r)
 }
 
 /* A fresh "<16 lowercase hex>.<domain>" that no tunnel, archived or not,
- * has had. */
+ * has had. The look-up and the insert that follows share the pass's
+ * transaction on the store's only writer, so nothing can come between. */
 static int hostname_new(struct hub *h, char **ret)
 {
     for (int i = 0; i < TUNNEL_HOST_TRIES; i++) {

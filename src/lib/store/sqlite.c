@@ -43,10 +43,7 @@ static const char *const migrations[] = {
     "CREATE TABLE blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);",
     /* 2: the lease sweep looks up live work items by state and expiry */
     "CREATE INDEX objects_lease ON objects (kind, status, t2);",
-    /* 3: tunnel hostnames are never reused (7 = AL_KIND_TUNNEL) */
-    "CREATE UNIQUE INDEX objects_tunnel_hostname ON objects (hash) WHERE kind = 7;",
 };
-_Static_assert(AL_KIND_TUNNEL == 7, "migration 3 names the tunnel kind by number");
 
 static sqlite3_stmt *stmt(struct al_store *st, const char *sql)
 {
@@ -69,7 +66,7 @@ static sqlite3_stmt *stmt(struct al_store *st, const char *sql)
 static int sqlerr(struct al_store *st, int rc, const char *what)
 {
     al_log(AL_ERROR, "store.error", AL_STR("op", what), AL_I64("rc", rc), AL_STR("msg", sqlite3_errmsg(st->db)));
-    return rc == SQLITE_FULL ? -ENOSPC : rc == SQLITE_BUSY ? -EBUSY : rc == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
+    return rc == SQLITE_FULL ? -ENOSPC : rc == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
 static int exec(struct al_store *st, const char *sql)

@@ -26,7 +26,7 @@ enum al_kind {
     AL_KIND_SKILL,
     AL_KIND_SKILL_VERSION,  /* id = "<skill_id>/<version>" */
     AL_KIND_CREDENTIAL,     /* environment keys and sessions tokens, by id */
-    AL_KIND_TUNNEL,         /* hash = hostname, unique among tunnels (archived ones too) */
+    AL_KIND_TUNNEL,         /* hash = hostname (never reused: the hub looks before it inserts) */
     AL_KIND_TUNNEL_CERT,    /* parent = tunnel id; status "active" or "archived" */
     _AL_KIND_MAX,
 };
@@ -90,9 +90,8 @@ _must_check_ int al_store_blob_get(struct al_store *st, const char *id, void **r
 
 /* Credentials by SHA-256 hex of the secret. *ret is the credential object. */
 _must_check_ int al_store_credential_by_hash(struct al_store *st, const char *hash_hex, json_t **ret);
-/* The object of kind k whose hash column is hash (a tunnel by hostname),
- * or -ENOENT. A put that would give a second tunnel the same hostname
- * fails with -EEXIST. */
+/* An object of kind k whose hash column is hash (a tunnel by its
+ * hostname, archived ones included), or -ENOENT. Indexed. */
 _must_check_ int al_store_get_by_hash(struct al_store *st, enum al_kind k, const char *hash, json_t **ret);
 
 /* Events: append assigns the sequence; body must carry "id", "type" and
