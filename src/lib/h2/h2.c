@@ -1,8 +1,714 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder until the HTTP/2 glue lands (issue 5). */
+/* HTTP/2 glue: an nghttp2 session driven by a bufferevent (mem_recv on read,
+ * mem_send while the output is below AL_H2_OUT_HI), CONNECT streams with
+ * lazily allocated send queues, manual window credit, PING liveness, GOAWAY
+ * drain. See h2.h for the contract. Loop thread only. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 
-const char *al_h2_version(void);
+#include "../base/log.h"
+#include "../base/util.h"
+#include "h2.h"
+
+/* The connection writes frames while its output holds less than this; the
+ * write callback fires again below AL_H2_OUT_LO. */
+#define AL_H2_OUT_HI (128u << 10)
+#define AL_H2_OUT_LO (32u << 10)
+#define AL_H2_MAX_HDRS 24
+#define AL_H2_HDR_SCRATCH 4096
+
+struct al_h2_stream {
+    struct al_h2_conn *conn;
+    struct al_h2_stream *prev, *next;
+    int32_t id;
+    int status;              /* client: response :status */
+    void *ud;
+    struct evbuffer *out;    /* allocated on first write */
+    size_t unconsumed;       /* received, not yet credited */
+    bool out_eof;            /* END_STREAM requested */
+    bool out_done;           /* END_STREAM or RST queued: no more writes */
+    bool deferred;           /* the data provider returned DEFERRED */
+    bool has_provider;       /* HEADERS submitted with a data provider */
+    bool above_hi;
+};
+
+struct al_h2_conn {
+    struct event_base *base;
+    struct bufferevent *bev;
+    nghttp2_session *ng;
+    enum al_h2_role role;
+    const struct al_h2_cbs *cbs;
+    void *ud;
+    struct al_h2_stream *streams;
+    size_t nstreams;
+    struct event *flush_ev, *timer_ev, *close_ev, *goaway_ev;
+    int close_err;
+    bool closing, notified, draining, eof;
+    int64_t ping_interval, dead_after, last_recv, ping_sent, next_ping, rtt;
+    uint64_t bytes_in, bytes_out;
+    struct al_h2_header hdrs[AL_H2_MAX_HDRS];
+    size_t nhdrs, scratch_len;
+    char scratch[AL_H2_HDR_SCRATCH];
+};
+
+static void conn_fail(struct al_h2_conn *c, int err);
+
+static void conn_schedule_flush(struct al_h2_conn *c)
+{
+    if (!c->closing)
+        event_active(c->flush_ev, EV_TIMEOUT, 0);
+}
+
+static bool conn_finished(struct al_h2_conn *c)
+{
+    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng))
+        return true;
+    /* After GOAWAY either way, the connection is done when no stream is left. */
+    return c->draining && c->nstreams == 0 && !nghttp2_session_want_write(c->ng) && c->goaway_ev == NULL;
+}
+
+static void conn_flush(struct al_h2_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    while (!c->closing && evbuffer_get_length(out) < AL_H2_OUT_HI) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+        if (n < 0) {
+            conn_fail(c, -EPROTO);
+            return;
+        }
+        if (n == 0)
+            break;
+        if (evbuffer_add(out, data, (size_t) n) < 0) {
+            conn_fail(c, -ENOMEM);
+            return;
+        }
+    }
+    if (!c->closing && conn_finished(c) && evbuffer_get_length(out) == 0)
+        conn_fail(c, 0);
+}
+
+static void on_flush_ev(evutil_socket_t fd, short what, void *arg)
+{
+    conn_flush(arg);
+}
+
+/* ---- streams ---- */
+
+static struct al_h2_stream *stream_new(struct al_h2_conn *c, void *ud)
+{
+    struct al_h2_stream *st = al_xcalloc(1, sizeof(*st));
+    st->conn = c;
+    st->ud = ud;
+    st->next = c->streams;
+    if (c->streams)
+        c->streams->prev = st;
+    c->streams = st;
+    c->nstreams++;
+    return st;
+}
+
+static void stream_unlink_free(struct al_h2_stream *st)
+{
+    struct al_h2_conn *c = st->conn;
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        c->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    c->nstreams--;
+    if (st->out)
+        evbuffer_free(st->out);
+    free(st);
+}
+
+static ssize_t data_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    struct al_h2_stream *st = src->ptr;
+    size_t have = st->out ? evbuffer_get_length(st->out) : 0;
+
+    if (have == 0) {
+        if (st->out_eof) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+            return 0;
+        }
+        st->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    int n = evbuffer_remove(st->out, buf, AL_MIN(have, length));
+    if (n <= 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->conn->bytes_out += (uint64_t) n;
+    if (st->out_eof && evbuffer_get_length(st->out) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (st->above_hi && evbuffer_get_length(st->out) < AL_H2_STREAM_QUEUE_LO) {
+        st->above_hi = false;
+        if (st->ud && st->conn->cbs->on_drained)
+            st->conn->cbs->on_drained(st, st->ud);
+    }
+    return n;
+}
+
+static void stream_kick(struct al_h2_stream *st)
+{
+    if (st->deferred && st->has_provider) {
+        st->deferred = false;
+        (void) nghttp2_session_resume_data(st->conn->ng, st->id);
+    }
+    conn_schedule_flush(st->conn);
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+    struct al_h2_conn *c = user;
+
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    c->nhdrs = 0;
+    c->scratch_len = 0;
+    if (c->role == AL_H2_SERVER && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        struct al_h2_stream *st = stream_new(c, NULL);
+        st->id = f->hd.stream_id;
+        nghttp2_session_set_stream_user_data(ng, st->id, st);
+    }
+    return 0;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
+                     const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
+{
+    struct al_h2_conn *c = user;
+    struct al_h2_stream *st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+
+    if (!st)
+        return 0;
+    if (c->role == AL_H2_CLIENT) {
+        if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+            int64_t v = 0;
+            char tmp[8];
+            if (valuelen < sizeof(tmp)) {
+                memcpy(tmp, value, valuelen);
+                tmp[valuelen] = '\0';
+                if (al_parse_i64(tmp, 100, 999, &v) == 0)
+                    st->status = (int) v;
+            }
+        }
+        return 0;
+    }
+    if (c->nhdrs == AL_H2_MAX_HDRS || c->scratch_len + namelen + valuelen + 2 > sizeof(c->scratch))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* resets the stream */
+    struct al_h2_header *h = &c->hdrs[c->nhdrs++];
+    char *p = c->scratch + c->scratch_len;
+    memcpy(p, name, namelen);
+    p[namelen] = '\0';
+    memcpy(p + namelen + 1, value, valuelen);
+    p[namelen + 1 + valuelen] = '\0';
+    *h = (struct al_h2_header){ .name = p, .namelen = namelen, .value = p + namelen + 1,
+                                .valuelen = valuelen };
+    c->scratch_len += namelen + valuelen + 2;
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+    struct al_h2_conn *c = user;
+    struct al_h2_stream *st = f->hd.stream_id ? nghttp2_session_get_stream_user_data(ng, f->hd.stream_id)
+                                              : NULL;
+
+    c->last_recv = al_mono_us();
+    switch (f->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (!st)
+            break;
+        if (c->role == AL_H2_SERVER && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            if (c->cbs->on_request)
+                c->cbs->on_request(st, c->hdrs, c->nhdrs, c->ud);
+        } else if (c->role == AL_H2_CLIENT && f->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+            if (st->ud && c->cbs->on_response)
+                c->cbs->on_response(st, st->status, st->ud);
+        }
+        /* on_request may have reset the stream; it is still ours until on_close. */
+        if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && st->ud && c->cbs->on_eof)
+            c->cbs->on_eof(st, st->ud);
+        break;
+    case NGHTTP2_DATA:
+        if (st && (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && st->ud && c->cbs->on_eof)
+            c->cbs->on_eof(st, st->ud);
+        break;
+    case NGHTTP2_PING:
+        if ((f->hd.flags & NGHTTP2_FLAG_ACK) && c->ping_sent) {
+            c->rtt = al_mono_us() - c->ping_sent;
+            c->ping_sent = 0;
+            if (c->cbs->on_ping_rtt)
+                c->cbs->on_ping_rtt(c, c->rtt, c->ud);
+        }
+        break;
+    case NGHTTP2_GOAWAY:
+        if (!c->draining) {
+            c->draining = true;
+            if (c->cbs->on_goaway)
+                c->cbs->on_goaway(c, c->ud);
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+                         void *user)
+{
+    struct al_h2_conn *c = user;
+    struct al_h2_stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+    c->last_recv = al_mono_us();
+    c->bytes_in += len;
+    if (!st || !st->ud || !c->cbs->on_data) {
+        (void) nghttp2_session_consume(ng, id, len);
+        return 0;
+    }
+    st->unconsumed += len;
+    c->cbs->on_data(st, data, len, st->ud);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *user)
+{
+    struct al_h2_conn *c = user;
+    struct al_h2_stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+    if (!st)
+        return 0;
+    nghttp2_session_set_stream_user_data(ng, id, NULL);
+    /* Bytes the owner never credited still count against the connection. */
+    if (st->unconsumed)
+        (void) nghttp2_session_consume_connection(ng, st->unconsumed);
+    if (st->ud && c->cbs->on_close)
+        c->cbs->on_close(st, code, st->ud);
+    stream_unlink_free(st);
+    conn_schedule_flush(c);
+    return 0;
+}
+
+/* ---- connection I/O ---- */
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct al_h2_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    while (!c->closing && evbuffer_get_length(in) > 0) {
+        size_t n = evbuffer_get_contiguous_space(in);
+        const uint8_t *p = evbuffer_pullup(in, (ssize_t) n);
+        ssize_t r = nghttp2_session_mem_recv(c->ng, p, n);
+        if (r < 0) {
+            al_log(AL_DEBUG, "h2.recv_error", AL_STR("err", nghttp2_strerror((int) r)));
+            conn_fail(c, -EPROTO);
+            return;
+        }
+        evbuffer_drain(in, (size_t) r);
+    }
+    conn_flush(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    conn_flush(arg);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct al_h2_conn *c = arg;
+
+    if (what & BEV_EVENT_EOF)
+        conn_fail(c, c->draining && c->nstreams == 0 ? 0 : -ECONNRESET);
+    else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        conn_fail(c, (what & BEV_EVENT_TIMEOUT) ? -ETIMEDOUT : -ECONNRESET);
+}
+
+static void on_close_ev(evutil_socket_t fd, short what, void *arg)
+{
+    struct al_h2_conn *c = arg;
+
+    if (c->notified)
+        return;
+    c->notified = true;
+    /* Streams end before the connection is reported. */
+    while (c->streams) {
+        struct al_h2_stream *st = c->streams;
+        nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
+        if (st->ud && c->cbs->on_close)
+            c->cbs->on_close(st, AL_H2_CANCEL, st->ud);
+        stream_unlink_free(st);
+    }
+    if (c->cbs->on_conn_close)
+        c->cbs->on_conn_close(c, c->close_err, c->ud);
+}
+
+static void conn_fail(struct al_h2_conn *c, int err)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_err = err;
+    bufferevent_disable(c->bev, EV_READ);
+    event_active(c->close_ev, EV_TIMEOUT, 0);
+}
+
+static void send_ping(struct al_h2_conn *c, int64_t now)
+{
+    uint8_t opaque[8];
+    memcpy(opaque, &now, sizeof(opaque));
+    if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, opaque) == 0) {
+        c->ping_sent = now;
+        conn_schedule_flush(c);
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct al_h2_conn *c = arg;
+    int64_t now = al_mono_us();
+
+    if (c->closing)
+        return;
+    if (c->ping_interval > 0) {
+        if (c->ping_sent && c->last_recv < c->ping_sent && now - c->ping_sent >= c->dead_after) {
+            conn_fail(c, -ETIMEDOUT);
+            return;
+        }
+        if (!c->ping_sent && now >= c->next_ping) {
+            send_ping(c, now);
+            c->next_ping = now + c->ping_interval;
+        }
+    } else if (c->dead_after > 0 && now - c->last_recv >= c->dead_after) {
+        conn_fail(c, -ETIMEDOUT);
+    }
+}
+
+static void on_goaway_ev(evutil_socket_t fd, short what, void *arg)
+{
+    struct al_h2_conn *c = arg;
+
+    event_free(c->goaway_ev);
+    c->goaway_ev = NULL;
+    (void) nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
+                                 NGHTTP2_NO_ERROR, NULL, 0);
+    conn_flush(c);
+}
+
+static nghttp2_session *session_new(struct al_h2_conn *c)
+{
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    nghttp2_session *ng = NULL;
+
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return NULL;
+    }
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_peer_max_concurrent_streams(opt, AL_H2_MAX_STREAMS);
+    nghttp2_option_set_max_outbound_ack(opt, 10000);
+    int r = c->role == AL_H2_CLIENT ? nghttp2_session_client_new2(&ng, cb, c, opt)
+                                    : nghttp2_session_server_new2(&ng, cb, c, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (r != 0)
+        return NULL;
+    nghttp2_settings_entry iv[] = {
+        { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, AL_H2_STREAM_WINDOW },
+        { NGHTTP2_SETTINGS_MAX_FRAME_SIZE, AL_H2_MAX_FRAME },
+        { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, AL_H2_MAX_STREAMS },
+        { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+    };
+    /* A client must not send ENABLE_PUSH=1, a server must not send it at all. */
+    size_t niv = c->role == AL_H2_CLIENT ? 4 : 3;
+    if (nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, iv, niv) != 0 ||
+        nghttp2_session_set_local_window_size(ng, NGHTTP2_FLAG_NONE, 0, AL_H2_CONN_WINDOW) != 0) {
+        nghttp2_session_del(ng);
+        return NULL;
+    }
+    return ng;
+}
+
+struct al_h2_conn *al_h2_conn_new(struct event_base *base, struct bufferevent *bev, enum al_h2_role role,
+                                  const struct al_h2_cbs *cbs, void *ud, int64_t ping_interval_us,
+                                  int64_t dead_after_us)
+{
+    struct al_h2_conn *c = al_xcalloc(1, sizeof(*c));
+
+    c->base = base;
+    c->bev = bev;
+    c->role = role;
+    c->cbs = cbs;
+    c->ud = ud;
+    c->rtt = -1;
+    c->ping_interval = ping_interval_us;
+    c->dead_after = dead_after_us;
+    c->last_recv = al_mono_us();
+    c->next_ping = c->last_recv + ping_interval_us;
+    c->ng = session_new(c);
+    c->flush_ev = event_new(base, -1, 0, on_flush_ev, c);
+    c->close_ev = event_new(base, -1, 0, on_close_ev, c);
+    c->timer_ev = event_new(base, -1, EV_PERSIST, on_timer, c);
+    if (!c->ng || !c->flush_ev || !c->close_ev || !c->timer_ev) {
+        c->closing = true;
+        return al_h2_conn_free(c);
+    }
+    struct timeval tv = { 1, 0 };
+    if (ping_interval_us > 0 && ping_interval_us < 1000000)
+        tv = (struct timeval){ 0, (suseconds_t) AL_MAX(ping_interval_us / 2, 10000) };
+    event_add(c->timer_ev, &tv);
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    bufferevent_setwatermark(bev, EV_WRITE, AL_H2_OUT_LO, 0);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+        on_read(bev, c);
+    else
+        conn_flush(c);
+    return c;
+}
+
+struct al_h2_conn *al_h2_conn_free(struct al_h2_conn *c)
+{
+    if (!c)
+        return NULL;
+    if (!c->notified) {
+        c->notified = true;
+        while (c->streams) {
+            struct al_h2_stream *st = c->streams;
+            if (c->ng)
+                nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
+            if (st->ud && c->cbs->on_close)
+                c->cbs->on_close(st, AL_H2_CANCEL, st->ud);
+            stream_unlink_free(st);
+        }
+    }
+    if (c->flush_ev)
+        event_free(c->flush_ev);
+    if (c->close_ev)
+        event_free(c->close_ev);
+    if (c->timer_ev)
+        event_free(c->timer_ev);
+    if (c->goaway_ev)
+        event_free(c->goaway_ev);
+    if (c->ng)
+        nghttp2_session_del(c->ng);
+    if (c->bev)
+        bufferevent_free(c->bev);
+    free(c);
+    return NULL;
+}
+
+void al_h2_conn_goaway(struct al_h2_conn *c)
+{
+    if (c->closing || c->goaway_ev)
+        return;
+    if (c->role == AL_H2_SERVER && !c->draining) {
+        /* GOAWAY(2^31-1) first: the client stops opening streams; the final
+         * GOAWAY a second later names the last stream we took. */
+        (void) nghttp2_submit_shutdown_notice(c->ng);
+        c->goaway_ev = event_new(c->base, -1, 0, on_goaway_ev, c);
+        struct timeval tv = { 1, 0 };
+        if (c->goaway_ev)
+            event_add(c->goaway_ev, &tv);
+    } else {
+        (void) nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
+                                     NGHTTP2_NO_ERROR, NULL, 0);
+    }
+    c->draining = true;
+    conn_schedule_flush(c);
+}
+
+size_t al_h2_conn_streams(const struct al_h2_conn *c) { return c->nstreams; }
+bool al_h2_conn_is_draining(const struct al_h2_conn *c) { return c->draining || c->closing; }
+int64_t al_h2_conn_rtt_us(const struct al_h2_conn *c) { return c->rtt; }
+uint64_t al_h2_conn_bytes_in(const struct al_h2_conn *c) { return c->bytes_in; }
+uint64_t al_h2_conn_bytes_out(const struct al_h2_conn *c) { return c->bytes_out; }
+
+static void to_nv(const struct al_h2_header *h, size_t n, nghttp2_nv *nv)
+{
+    for (size_t i = 0; i < n; i++)
+        nv[i] = (nghttp2_nv){ (uint8_t *) h[i].name, (uint8_t *) h[i].value, h[i].namelen, h[i].valuelen,
+                              NGHTTP2_NV_FLAG_NONE };
+}
+
+struct al_h2_stream *al_h2_stream_open(struct al_h2_conn *c, const struct al_h2_header *hdrs, size_t n,
+                                       void *ud, int *reterr)
+{
+    nghttp2_nv nv[AL_H2_MAX_HDRS];
+
+    if (c->closing || c->draining) {
+        *reterr = -ENOTCONN;
+        return NULL;
+    }
+    if (n > AL_H2_MAX_HDRS) {
+        *reterr = -EINVAL;
+        return NULL;
+    }
+    if (nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) <= c->nstreams) {
+        *reterr = -ENOBUFS;
+        return NULL;
+    }
+    to_nv(hdrs, n, nv);
+    struct al_h2_stream *st = stream_new(c, ud);
+    nghttp2_data_provider prd = { .source.ptr = st, .read_callback = data_read_cb };
+    int32_t id = nghttp2_submit_request(c->ng, NULL, nv, n, &prd, st);
+    if (id < 0) {
+        stream_unlink_free(st);
+        *reterr = id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? -ENOTCONN : -EINVAL;
+        return NULL;
+    }
+    st->id = id;
+    st->has_provider = true;
+    conn_schedule_flush(c);
+    return st;
+}
+
+int al_h2_stream_respond(struct al_h2_stream *st, int status, bool end_stream)
+{
+    char sbuf[4];
+    nghttp2_nv nv[1];
+
+    if (status < 100 || status > 999 || st->has_provider || st->out_done)
+        return -EINVAL;
+    (void) snprintf(sbuf, sizeof(sbuf), "%d", status);
+    nv[0] = (nghttp2_nv){ (uint8_t *) ":status", (uint8_t *) sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE };
+    nghttp2_data_provider prd = { .source.ptr = st, .read_callback = data_read_cb };
+    int r = nghttp2_submit_response(st->conn->ng, st->id, nv, 1, end_stream ? NULL : &prd);
+    if (r != 0)
+        return -EPROTO;
+    if (end_stream)
+        st->out_done = true;
+    else
+        st->has_provider = true;
+    conn_schedule_flush(st->conn);
+    return 0;
+}
+
+static int stream_prep_write(struct al_h2_stream *st)
+{
+    if (st->out_done || st->out_eof || st->conn->closing)
+        return -EPIPE;
+    if (!st->out) {
+        st->out = evbuffer_new();
+        if (!st->out)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void stream_after_write(struct al_h2_stream *st)
+{
+    if (evbuffer_get_length(st->out) >= AL_H2_STREAM_QUEUE_HI)
+        st->above_hi = true;
+    stream_kick(st);
+}
+
+int al_h2_stream_write(struct al_h2_stream *st, const void *data, size_t len)
+{
+    int r = stream_prep_write(st);
+    if (r < 0)
+        return r;
+    if (evbuffer_add(st->out, data, len) < 0)
+        return -ENOMEM;
+    stream_after_write(st);
+    return 0;
+}
+
+int al_h2_stream_write_evbuffer(struct al_h2_stream *st, void *evbuffer)
+{
+    int r = stream_prep_write(st);
+    if (r < 0)
+        return r;
+    if (evbuffer_add_buffer(st->out, evbuffer) < 0)
+        return -ENOMEM;
+    stream_after_write(st);
+    return 0;
+}
+
+size_t al_h2_stream_queued(const struct al_h2_stream *st)
+{
+    return st->out ? evbuffer_get_length(st->out) : 0;
+}
+
+void al_h2_stream_end(struct al_h2_stream *st)
+{
+    if (st->out_eof || st->out_done)
+        return;
+    st->out_eof = true;
+    stream_kick(st);
+}
+
+void al_h2_stream_reset(struct al_h2_stream *st, uint32_t code)
+{
+    if (st->out_done && st->out_eof)
+        return;
+    st->out_done = true;
+    st->out_eof = true;
+    (void) nghttp2_submit_rst_stream(st->conn->ng, NGHTTP2_FLAG_NONE, st->id, code);
+    conn_schedule_flush(st->conn);
+}
+
+void al_h2_stream_consume(struct al_h2_stream *st, size_t n)
+{
+    n = AL_MIN(n, st->unconsumed);
+    if (n == 0)
+        return;
+    st->unconsumed -= n;
+    (void) nghttp2_session_consume(st->conn->ng, st->id, n);
+    conn_schedule_flush(st->conn);
+}
+
+void al_h2_stream_set_ud(struct al_h2_stream *st, void *ud)
+{
+    st->ud = ud;
+    if (!ud && st->unconsumed) {
+        /* Detached: nobody will credit what is outstanding. */
+        (void) nghttp2_session_consume(st->conn->ng, st->id, st->unconsumed);
+        st->unconsumed = 0;
+        conn_schedule_flush(st->conn);
+    }
+}
+
+int32_t al_h2_stream_id(const struct al_h2_stream *st) { return st->id; }
+struct al_h2_conn *al_h2_stream_conn(const struct al_h2_stream *st) { return st->conn; }
+
+void al_h2_tune_socket(int fd)
+{
+    int one = 1, idle = 15, intvl = 5, cnt = 3;
+    unsigned int uto = 30000;
+
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    (void) setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
+}
+
 const char *al_h2_version(void)
 {
     return nghttp2_version(0)->version_str;
