@@ -13,10 +13,17 @@
 #           write one) against `unshare` (7 namespaces) and bwrap, side by side.
 #           Needs unshare, bwrap (scripts/deps.sh) and user namespaces; as root
 #           the sandboxes run as uid BENCH_SANDBOX_UID (1073746066).
+#   tunnel  (its own hub) runs bench/tunnel/run.sh: `airlock relay` + `airlock
+#           gateway` against direct HTTP/TLS, an OpenSSH reverse tunnel and
+#           stunnel with the kit in shared/baselines/tunnel (TUNNEL_KIT), plus
+#           idle memory, memory per idle stream and reconnect time
+#           (bench/tunnel/tunnelbench.c). Installs the kit's Debian packages
+#           (stunnel4, openssh-server, ...; bench only). About 7 minutes; the
+#           kit's knobs pass through (ROUNDS=1 LAT_SECS=1 ... for a quick run).
 #
 # usage: bench/run.sh BUILD_DIR [airlock-bench options, e.g. --quick]
 # HUB_ARGS adds hub flags (e.g. HUB_ARGS="--log-level warn").
-# BENCH_STAGES picks stages (default "hub worker sandbox"); BENCH_WORKER_CALLS (200),
+# BENCH_STAGES picks stages (default "hub worker sandbox tunnel"); BENCH_WORKER_CALLS (200),
 # BENCH_WORKER_SESSIONS (50), BENCH_WORKER_STARTS (5) size the worker stage;
 # BENCH_SANDBOX_ARGS adds airlock-sandbox-bench options (e.g. "--quick").
 set -euo pipefail
@@ -28,7 +35,7 @@ airlock="$build/airlock"
 bench="$build/airlock-bench"
 [ -x "$airlock" ] || { echo "bench: $airlock missing; build first (make build)" >&2; exit 1; }
 
-stages=${BENCH_STAGES:-hub worker sandbox}
+stages=${BENCH_STAGES:-hub worker sandbox tunnel}
 node=${BENCH_NODE:-$top/tests/e2e/node_modules/.bin/node}
 
 # The load generator is not part of the CMake build: one compile, no install.
@@ -161,8 +168,23 @@ for stage in $stages; do
             exit 1
         fi
         ;;
+    tunnel)
+        echo
+        echo "airlock tunnel benchmark (relay + gateway against the baselines), $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo "$machine"
+        echo "$commit"
+        echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+        status=0
+        "$top/bench/tunnel/run.sh" "$build" || status=$?
+        echo
+        echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+        if [ "$status" -ne 0 ]; then
+            echo "bench: tunnel stage failed (exit $status); logs in $build/tunnel-bench/logs" >&2
+            exit 1
+        fi
+        ;;
     *)
-        echo "bench: unknown stage $stage (stages: hub worker sandbox)" >&2
+        echo "bench: unknown stage $stage (stages: hub worker sandbox tunnel)" >&2
         exit 2
         ;;
     esac
