@@ -15,54 +15,9 @@
 #include "cli-internal.h"
 #include "cli.h"
 
-#define ADMIN_DEFAULT_KEY_FILE "./var/hub/api.key"
 #define ADMIN_MAX_INPUT        (64u << 20)    /* skill archive or message read from a file/stdin */
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
-
-struct admin_cfg {
-    char *url, *api_key, *api_key_file;
-    int64_t timeout_us;
-    bool json;
-    char *description, *model, *tool_policy, *agent, *env, *message, *title, *name;
-    char **skills, **metadata;
-    bool cloud, follow_until_idle, force;
-};
-
-enum verb_out {
-    OUT_ROW,      /* one line: the object's fields */
-    OUT_ID,       /* the new object's id */
-    OUT_LIST,     /* one line per element of "data" (GET lists follow next_page) */
-    OUT_SECRET,   /* "key" on stdout, the id on stderr */
-};
-
-struct admin;
-
-struct verb {
-    const char *name;                 /* "create", "key create" */
-    const char *synopsis;             /* positional arguments for --help */
-    int min_args, max_args;
-    const struct al_opt *opts;
-    const char *desc;
-    const char *method, *path;        /* each "{}" in path takes the next positional */
-    int (*body)(struct admin *a, json_t **ret);
-    enum verb_out out;
-    const char *const *fields;        /* first printed bare, the rest as name=value */
-    int (*run)(struct admin *a);      /* replaces the generic request when set */
-};
-
-struct command {
-    const char *name, *desc;
-    const struct verb *verbs;         /* terminated by { 0 } */
-};
-
-struct admin {
-    struct admin_cfg cfg;
-    struct al_client client;
-    const struct verb *verb;
-    char **args;
-    int nargs;
-};
 
 static void print_row(json_t *obj, const char *const *fields)
 {
@@ -76,7 +31,7 @@ static void print_json(json_t *j)
     putchar('\n');
 }
 
-static int print_result(struct admin *a, json_t *res)
+int cli_print_result(struct admin *a, json_t *res)
 {
     const struct verb *v = a->verb;
     size_t i;
@@ -106,6 +61,10 @@ static int print_result(struct admin *a, json_t *res)
         cli_put_str(stderr, cli_json_str(res, "id") ?: "?");
         fputs(" (the key above is shown only once)\n", stderr);
         break;
+    case OUT_TOKEN:
+        cli_put_value(json_object_get(res, "token"), SIZE_MAX);
+        putchar('\n');
+        break;
     }
     return 0;
 }
@@ -132,13 +91,19 @@ static int run_generic(struct admin *a)
     _cleanup_json_ json_t *body = NULL, *res = NULL;
     int r;
 
+    if (a->cfg.include_archived) {
+        char *q = al_xasprintf("%s%cinclude_archived=true", path, strchr(path, '?') ? '&' : '?');
+        free(path);
+        path = q;
+    }
+
     if (v->body && (r = v->body(a, &body)) < 0)
         return r;
     if (v->out == OUT_LIST && strcmp(v->method, "GET") == 0)
         r = cli_api_list_all(&a->client, path, &res);
     else
         r = cli_api_call(&a->client, v->method, path, body, &res);
-    return r < 0 ? r : print_result(a, res);
+    return r < 0 ? r : cli_print_result(a, res);
 }
 
 static int run_session_tail(struct admin *a)
@@ -149,7 +114,7 @@ static int run_session_tail(struct admin *a)
 /* ---- input ------------------------------------------------------------- */
 
 /* Reads a whole file ("-" = stdin) of at most ADMIN_MAX_INPUT bytes. */
-static int read_input(const char *path, char **ret, size_t *ret_len)
+int cli_read_input(const char *path, char **ret, size_t *ret_len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
     size_t len = 0, cap = 65536;
@@ -198,7 +163,7 @@ static int load_credential(struct admin *a)
         fprintf(stderr, "error: no API key: set AIRLOCK_API_KEY or pass --api-key-file FILE\n");
         return -ENOKEY;
     }
-    int r = read_input(file, &buf, &len);
+    int r = cli_read_input(file, &buf, &len);
     if (r < 0)
         return r;
     buf[strcspn(buf, "\r\n")] = '\0';
@@ -300,7 +265,7 @@ static int body_session_send(struct admin *a, json_t **ret)
     size_t len;
 
     if (strcmp(a->args[1], "-") == 0) {
-        if (read_input("-", &text, &len) < 0)
+        if (cli_read_input("-", &text, &len) < 0)
             return -EIO;
         if (len > 0 && text[len - 1] == '\n')     /* the newline that ends a piped line */
             text[--len] = '\0';
@@ -348,7 +313,7 @@ static int run_skill_create(struct admin *a)
     size_t len;
     int r;
 
-    r = read_input(a->args[0], &data, &len);
+    r = cli_read_input(a->args[0], &data, &len);
     if (r < 0)
         return r;
     esc = a->cfg.name ? al_client_escape(a->cfg.name) : NULL;
@@ -356,21 +321,13 @@ static int run_skill_create(struct admin *a)
     r = al_client_request_raw(&a->client, "POST", path, archive_type((unsigned char *) data, len), data,
                               len, &resp);
     r = cli_api_finish(&a->client, "POST", path, r, &resp, &res);
-    return r < 0 ? r : print_result(a, res);
+    return r < 0 ? r : cli_print_result(a, res);
 }
 
 /* ---- tables ------------------------------------------------------------ */
 
-#define O(n, t, f, def, meta, help) AL_OPT(n, t, struct admin_cfg, f, def, meta, help)
-#define OPTS_COMMON                                                                                   \
-    O("url", AL_OPT_STR, url, "http://127.0.0.1:8080", "URL", "the hub's base URL"),                \
-    O("api-key", AL_OPT_STR, api_key, NULL, "KEY", "API key; set it in the environment, not here"), \
-    O("api-key-file", AL_OPT_STR, api_key_file, NULL, "FILE",                                       \
-      "read the API key from FILE instead (default " ADMIN_DEFAULT_KEY_FILE " when it exists)"),            \
-    O("timeout", AL_OPT_DURATION, timeout_us, "60s", "DURATION", "give up on a request after this"), \
-    O("json", AL_OPT_BOOL, json, NULL, NULL, "print the API's JSON instead of a summary")
-
 static const struct al_opt opts_common[] = { OPTS_COMMON, { 0 } };
+#define O CLI_OPT
 static const struct al_opt opts_env_create[] = {
     OPTS_COMMON,
     O("description", AL_OPT_STR, description, NULL, "TEXT", "a description of the environment"),
@@ -542,7 +499,7 @@ static int verb_run(struct admin *a)
     return r < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
-static int command_run(const struct command *cmd, int argc, char **argv)
+int cli_command_run(const struct command *cmd, int argc, char **argv)
 {
     struct admin a = { 0 };
     struct al_opts_result res = { 0 };
@@ -580,29 +537,29 @@ static int command_run(const struct command *cmd, int argc, char **argv)
 int cmd_env(int argc, char **argv)
 {
     static const struct command c = { "env", "Manage environments and their worker keys.", env_verbs };
-    return command_run(&c, argc, argv);
+    return cli_command_run(&c, argc, argv);
 }
 
 int cmd_agent(int argc, char **argv)
 {
     static const struct command c = { "agent", "Manage agents.", agent_verbs };
-    return command_run(&c, argc, argv);
+    return cli_command_run(&c, argc, argv);
 }
 
 int cmd_session(int argc, char **argv)
 {
     static const struct command c = { "session", "Start, drive and follow sessions.", session_verbs };
-    return command_run(&c, argc, argv);
+    return cli_command_run(&c, argc, argv);
 }
 
 int cmd_work(int argc, char **argv)
 {
     static const struct command c = { "work", "Inspect and steer an environment's work queue.", work_verbs };
-    return command_run(&c, argc, argv);
+    return cli_command_run(&c, argc, argv);
 }
 
 int cmd_skill(int argc, char **argv)
 {
     static const struct command c = { "skill", "Upload and list skills.", skill_verbs };
-    return command_run(&c, argc, argv);
+    return cli_command_run(&c, argc, argv);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internals shared by the CLI's admin verbs (admin.c) and `airlock up`
- * (up*.c): safe terminal output of API data (output.c), blocking API calls
+/* Internals shared by the CLI's admin verbs (admin.c, tunnel.c) and
+ * `airlock up` (up*.c): the verb tables the admin commands are made of
+ * (admin.c), safe terminal output of API data (output.c), blocking API calls
  * that print their errors (api.c) and the session timeline (tail.c). All of
  * it is single threaded and blocking; nothing here is used by the daemons. */
 #pragma once
@@ -9,11 +10,82 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "../lib/base/opt.h"
 #include "../lib/http/client.h"
 
 #define _cleanup_json_ _cleanup_(json_decrefp)     /* json_decrefp comes with jansson */
 
 #define CLI_SUMMARY_MAX 120                        /* bytes of a tool input or result in the timeline */
+
+/* ---- admin.c: verb tables ---------------------------------------------- */
+
+#define ADMIN_DEFAULT_KEY_FILE "./var/hub/api.key"
+
+/* Every admin verb's options land here; each verb's table picks its own. */
+struct admin_cfg {
+    char *url, *api_key, *api_key_file;
+    int64_t timeout_us;
+    bool json;
+    char *description, *model, *tool_policy, *agent, *env, *message, *title, *name;
+    char **skills, **metadata;
+    bool cloud, follow_until_idle, force, include_archived;
+};
+
+enum verb_out {
+    OUT_ROW,      /* one line: the object's fields */
+    OUT_ID,       /* the new object's id */
+    OUT_LIST,     /* one line per element of "data" (GET lists follow next_page) */
+    OUT_SECRET,   /* "key" on stdout, the id on stderr */
+    OUT_TOKEN,    /* "token" on stdout, nothing else */
+};
+
+struct admin;
+
+struct verb {
+    const char *name;                 /* "create", "key create" */
+    const char *synopsis;             /* positional arguments for --help */
+    int min_args, max_args;
+    const struct al_opt *opts;
+    const char *desc;
+    const char *method, *path;        /* each "{}" in path takes the next positional */
+    int (*body)(struct admin *a, json_t **ret);
+    enum verb_out out;
+    const char *const *fields;        /* first printed bare, the rest as name=value */
+    int (*run)(struct admin *a);      /* replaces the generic request when set */
+};
+
+struct command {
+    const char *name, *desc;
+    const struct verb *verbs;         /* terminated by { 0 } */
+};
+
+struct admin {
+    struct admin_cfg cfg;
+    struct al_client client;
+    const struct verb *verb;
+    char **args;
+    int nargs;
+};
+
+#define CLI_OPT(n, t, f, def, meta, help) AL_OPT(n, t, struct admin_cfg, f, def, meta, help)
+/* The options every admin verb takes. With --include-archived set, a verb's
+ * GET gets ?include_archived=true. */
+#define OPTS_COMMON                                                                                         \
+    CLI_OPT("url", AL_OPT_STR, url, "http://127.0.0.1:8080", "URL", "the hub's base URL"),                \
+    CLI_OPT("api-key", AL_OPT_STR, api_key, NULL, "KEY", "API key; set it in the environment, not here"), \
+    CLI_OPT("api-key-file", AL_OPT_STR, api_key_file, NULL, "FILE",                                       \
+            "read the API key from FILE instead (default " ADMIN_DEFAULT_KEY_FILE " when it exists)"),     \
+    CLI_OPT("timeout", AL_OPT_DURATION, timeout_us, "60s", "DURATION", "give up on a request after this"), \
+    CLI_OPT("json", AL_OPT_BOOL, json, NULL, NULL, "print the API's JSON instead of a summary")
+
+/* Runs `airlock <cmd> VERB ...`: finds the verb, parses its options, sends
+ * its request and prints the answer. Returns the process exit code. */
+int cli_command_run(const struct command *cmd, int argc, char **argv);
+/* Prints a verb's answer the way its table says (or as JSON with --json). */
+int cli_print_result(struct admin *a, json_t *res);
+/* Reads a whole file ("-" = stdin) of at most 64 MiB, NUL-terminated;
+ * prints the error and returns < 0 on failure. */
+_must_check_ int cli_read_input(const char *path, char **ret, size_t *ret_len);
 
 /* ---- output.c ---------------------------------------------------------- */
 
