@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A stream's upstream connection (stream_internal.h): resolve the route's
+ * host with evdns, keep only addresses in --allowed-ips (SSRF rule), and
+ * connect to that exact address. Bytes from the upstream are encrypted
+ * toward the client as they arrive; reading stops while the pipe holds more
+ * than GW_PIPE_HIGH. Loop thread only. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../lib/base/log.h"
+#include "stream.h"
+#include "stream_internal.h"
+
+#define IO_CHUNK (16 * 1024)
+
+/* Outlives the stream if the lookup is still running; the callback frees it. */
+struct gw_resolve {
+    struct gw_stream *s;
+    struct evdns_getaddrinfo_request *req;
+};
+
+static void up_read(struct bufferevent *bev, void *arg)
+{
+    struct gw_stream *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    char buf[IO_CHUNK];
+
+    while (s->state != GW_S_CLOSED && evbuffer_get_length(in) > 0) {
+        if (s->ops->queued(s->pipe) > GW_PIPE_HIGH) {
+            bufferevent_disable(bev, EV_READ);
+            s->up_paused = true;   /* gw_stream_output_drained() resumes */
+            return;
+        }
+        int n = evbuffer_remove(in, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        if (gw_stream_send_plain(s, buf, (size_t) n, true) < 0)
+            return;
+    }
+}
+
+static void up_write(struct bufferevent *bev, void *arg)
+{
+    struct gw_stream *s = arg;
+
+    /* Below the low watermark: decrypt more client input. */
+    if (s->in_paused) {
+        s->in_paused = false;
+        gw_stream_pump_in(s);
+    }
+    if (s->state != GW_S_CLOSED && s->client_eof)
+        gw_upstream_shutdown_when_flushed(s);
+}
+
+static void up_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct gw_stream *s = arg;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+        (void) setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        s->state = GW_S_OPEN;
+        al_log(AL_DEBUG, "stream.upstream_connected", AL_U64("stream", s->id));
+        if (s->client_eof)
+            gw_upstream_shutdown_when_flushed(s);
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        up_read(bev, s);   /* whatever is left, then close_notify */
+        if (s->state == GW_S_CLOSED)
+            return;
+        if (s->h1)
+            gw_h1_eof(s->h1, 1);
+        if (!s->up_paused)
+            gw_stream_finish(s, false);
+        else
+            s->up_shut = true;   /* finish once the rest has been sent */
+        return;
+    }
+    if (what & BEV_EVENT_ERROR) {
+        int e = EVUTIL_SOCKET_ERROR();
+        if (s->state == GW_S_CONNECTING) {
+            gw_stream_upstream_failed(s, GW_UPERR_CONNECT, al_errno_name(e));
+            return;
+        }
+        al_log(AL_INFO, "stream.upstream_error", AL_U64("stream", s->id), AL_ERR(-e));
+        gw_stream_finish(s, true);
+    }
+}
+
+static void connect_to(struct gw_stream *s, const struct sockaddr *sa, socklen_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "";
+    const void *a = sa->sa_family == AF_INET ? (const void *) &((const struct sockaddr_in *) sa)->sin_addr
+                                             : (const void *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
+    (void) evutil_inet_ntop(sa->sa_family, a, host, sizeof(host));
+    al_log(AL_DEBUG, "stream.upstream_connect", AL_U64("stream", s->id), AL_STR("addr", host));
+    if (bufferevent_socket_connect(s->up, sa, (int) len) < 0) {
+        if (s->state != GW_S_CLOSED)
+            gw_stream_upstream_failed(s, GW_UPERR_CONNECT, "connect");
+    }
+}
+
+static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct gw_resolve *rv = arg;
+    struct gw_stream *s = rv->s;
+
+    free(rv);
+    if (!s) {   /* the stream went away meanwhile */
+        if (res)
+            evutil_freeaddrinfo(res);
+        return;
+    }
+    s->resolve = NULL;
+    if (result != 0 || !res) {
+        gw_stream_upstream_failed(s, GW_UPERR_DNS, evutil_gai_strerror(result));
+        if (res)
+            evutil_freeaddrinfo(res);
+        return;
+    }
+    struct evutil_addrinfo *ok = NULL;
+    for (struct evutil_addrinfo *ai = res; ai && !ok; ai = ai->ai_next)
+        if (gw_cidr_allows(&s->ctx->allowed, ai->ai_addr))
+            ok = ai;
+    if (!ok)
+        gw_stream_upstream_failed(s, GW_UPERR_IP_NOT_ALLOWED, "no address of the upstream is in --allowed-ips");
+    else
+        connect_to(s, ok->ai_addr, ok->ai_addrlen);
+    evutil_freeaddrinfo(res);
+}
+
+void gw_upstream_start(struct gw_stream *s)
+{
+    struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                     .ai_protocol = IPPROTO_TCP, .ai_flags = EVUTIL_AI_ADDRCONFIG };
+    char port[8];
+
+    s->up = bufferevent_socket_new(s->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!s->up) {
+        gw_stream_finish(s, true);
+        return;
+    }
+    bufferevent_setcb(s->up, up_read, up_write, up_event, s);
+    bufferevent_setwatermark(s->up, EV_WRITE, GW_UP_OUT_LOW, 0);
+    bufferevent_enable(s->up, EV_READ | EV_WRITE);
+    (void) snprintf(port, sizeof(port), "%u", s->route->port);
+    struct gw_resolve *rv = al_xcalloc(1, sizeof(*rv));
+    rv->s = s;
+    s->resolve = rv;
+    /* The callback may run before this returns (address literals). */
+    struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(s->ctx->dns, s->route->host, port, &hints, on_resolved, rv);
+    if (req && s->resolve == rv)
+        rv->req = req;
+}
+
+void gw_upstream_cancel(struct gw_stream *s)
+{
+    if (s->resolve) {
+        struct gw_resolve *rv = s->resolve;
+        s->resolve = NULL;
+        rv->s = NULL;
+        if (rv->req)
+            evdns_getaddrinfo_cancel(rv->req);   /* on_resolved frees rv */
+    }
+    if (s->up) {
+        bufferevent_free(s->up);
+        s->up = NULL;
+    }
+}
+
+void gw_upstream_resume(struct gw_stream *s)
+{
+    if (!s->up_paused || !s->up)
+        return;
+    s->up_paused = false;
+    up_read(s->up, s);
+    if (s->state == GW_S_CLOSED || s->up_paused)
+        return;
+    if (s->up_shut) {
+        gw_stream_finish(s, false);
+        return;
+    }
+    bufferevent_enable(s->up, EV_READ);
+}
+
+void gw_upstream_shutdown_when_flushed(struct gw_stream *s)
+{
+    if (!s->up || s->state != GW_S_OPEN || evbuffer_get_length(bufferevent_get_output(s->up)) > 0)
+        return;
+    (void) shutdown(bufferevent_getfd(s->up), SHUT_WR);
+}
+
+void gw_stream_upstream_failed(struct gw_stream *s, enum gw_upstream_error why, const char *detail)
+{
+    static const char *const reasons[] = { "dns", "ip_not_allowed", "connect" };
+    static const char *const msgs[] = {
+        "the upstream's name could not be resolved",
+        "the upstream's address is not allowed (--allowed-ips)",
+        "the upstream refused or did not answer the connection",
+    };
+    char body[256], head[256];
+
+    s->ctx->upstream_errors[gw_route_index(s->ctx, s->route) * _GW_UPERR_MAX + why]++;
+    al_log(AL_WARN, "stream.upstream_failed", AL_U64("stream", s->id), AL_STR("route", s->route->name),
+           AL_STR("reason", reasons[why]), AL_STR("detail", detail));
+    if (!s->replied) {
+        int bn = snprintf(body, sizeof(body), "{\"error\":{\"type\":\"bad_gateway\",\"reason\":\"%s\",\"message\":\"%s\"}}\n",
+                          reasons[why], msgs[why]);
+        int hn = snprintf(head, sizeof(head),
+                          "HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                          "Connection: close\r\n\r\n", bn);
+        if (gw_stream_send_plain(s, head, (size_t) hn, false) < 0 || gw_stream_send_plain(s, body, (size_t) bn, false) < 0)
+            return;
+    }
+    gw_stream_finish(s, false);
+}
