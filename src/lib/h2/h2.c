@@ -482,6 +482,7 @@ struct al_h2_conn *al_h2_conn_new(struct event_base *base, struct bufferevent *b
         tv = (struct timeval){ 0, (suseconds_t) AL_MAX(ping_interval_us / 2, 10000) };
     event_add(c->timer_ev, &tv);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
     bufferevent_setwatermark(bev, EV_WRITE, AL_H2_OUT_LO, 0);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
