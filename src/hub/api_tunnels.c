@@ -386,8 +386,12 @@ void h_tunnel_verify(struct al_req *r, void *ud)
         api_bad_field(r, "token", "is required and must be a string");
         goto out;
     }
+    /* The MAC first: a token the hub did not issue costs no store read, and
+     * the answer does not tell whether its tunnel exists. */
     if (tunnel_token_parse(json_string_value(jt), json_string_length(jt), &tok) < 0)
         why = "malformed";
+    else if (!tunnel_token_mac_ok(h->tunnel_key, &tok))
+        why = "bad_mac";
     else {
         int e = al_store_get(h->store, AL_KIND_TUNNEL, tok.id, 0, &t);
         if (e < 0 && e != -ENOENT) {
@@ -395,22 +399,21 @@ void h_tunnel_verify(struct al_req *r, void *ud)
             goto out;
         }
         if (e == -ENOENT)
-            why = "unknown_tunnel";
-        else if (!tunnel_token_mac_ok(h->tunnel_key, &tok))
-            why = "bad_mac";
+            why = "unknown_tunnel";    /* issued by this key, then the store lost it */
         else if (is_archived(t))
             why = "archived";
         else if (json_integer_value(json_object_get(t, "_generation")) != tok.generation)
             why = "stale_generation";
     }
     if (why) {
-        h->m.auth_failures++;
+        h->m.tunnel_verify_rejected++;
         al_log(AL_INFO, "tunnel.verify_rejected", AL_STR("why", why), AL_STR("tunnel", t ? tok.id : NULL),
                AL_STR("request_id", r->request_id));
         al_reply_error(r, 401, "authentication_error", "invalid_tunnel_token",
                        "invalid tunnel token (malformed, rotated, or for an archived or unknown tunnel)");
         goto out;
     }
+    h->m.tunnel_verify_ok++;
     al_log(AL_DEBUG, "tunnel.verified", AL_STR("tunnel", tok.id), AL_STR("request_id", r->request_id));
     al_reply_json(r, 200, json_pack("{s:s, s:s, s:O, s:I}", "type", "tunnel_connect", "tunnel_id", tok.id, "hostname",
                                     json_object_get(t, "hostname"), "active_certificates",

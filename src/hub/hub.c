@@ -122,7 +122,10 @@ static void h_metrics(struct al_req *r, void *ud)
         "# TYPE airlock_hub_sse_frames_total counter\nairlock_hub_sse_frames_total %llu\n"
         "# TYPE airlock_hub_sse_dropped_total counter\nairlock_hub_sse_dropped_total %llu\n"
         "# TYPE airlock_hub_auth_failures_total counter\nairlock_hub_auth_failures_total %llu\n"
-        "# TYPE airlock_hub_store_commits_total counter\nairlock_hub_store_commits_total %llu\n",
+        "# TYPE airlock_hub_store_commits_total counter\nairlock_hub_store_commits_total %llu\n"
+        "# TYPE airlock_hub_tunnel_verifications_total counter\n"
+        "airlock_hub_tunnel_verifications_total{result=\"ok\"} %llu\n"
+        "airlock_hub_tunnel_verifications_total{result=\"rejected\"} %llu\n",
         (unsigned long long) al_http_server_requests(h->http),
         (unsigned long long) al_http_server_open_requests(h->http), (unsigned long long) h->m.polls,
         (unsigned long long) h->m.polls_empty, (unsigned long long) h->m.polls_woken, h->nwaiters,
@@ -130,7 +133,8 @@ static void h_metrics(struct al_req *r, void *ud)
         (unsigned long long) h->m.heartbeat_412, (unsigned long long) h->m.stops,
         (unsigned long long) h->m.leases_expired, (unsigned long long) h->m.events_appended, h->nsubs,
         (unsigned long long) h->m.sse_frames, (unsigned long long) h->m.sse_dropped,
-        (unsigned long long) h->m.auth_failures, (unsigned long long) h->m.passes);
+        (unsigned long long) h->m.auth_failures, (unsigned long long) h->m.passes,
+        (unsigned long long) h->m.tunnel_verify_ok, (unsigned long long) h->m.tunnel_verify_rejected);
     al_reply_text(r, 200, "text/plain; version=0.0.4", text);
 }
 

@@ -52,6 +52,7 @@ struct agent_loop;
 struct hub_metrics {
     uint64_t polls, polls_empty, polls_woken, acks, heartbeats, heartbeat_412, stops;
     uint64_t events_appended, sse_frames, sse_dropped, leases_expired, auth_failures, passes;
+    uint64_t tunnel_verify_ok, tunnel_verify_rejected;
 };
 
 struct hub {

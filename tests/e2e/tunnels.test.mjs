@@ -349,6 +349,14 @@ test('tunnels: archive is irreversible, archives the certificates, keeps the hos
   const c2 = (await post(hub, base, { ca_certificate_pem: ca2.pem })).body;
   const tok = (await post(hub, `/v1/tunnels/${t.id}/reveal_token`)).body.token;
 
+  const verifications = async () => {
+    const m = (await http(hub, 'GET', '/metrics', { key: null })).body;
+    const v = (result) => Number(m.match(new RegExp(`^airlock_hub_tunnel_verifications_total\\{result="${result}"\\} (\\d+)$`, 'm'))[1]);
+    return { ok: v('ok'), rejected: v('rejected') };
+  };
+  const m0 = await verifications();
+  assert.equal((await post(hub, '/v1/tunnels/connect/verify', { token: tok })).status, 200);
+
   const a = await post(hub, `/v1/tunnels/${t.id}/archive`);
   assert.equal(a.status, 200);
   assert.ok(a.body.archived_at);
@@ -365,6 +373,7 @@ test('tunnels: archive is irreversible, archives the certificates, keeps the hos
   assert.deepEqual(again.body, a.body, 'archiving again returns the record unchanged');
 
   assertError(await post(hub, '/v1/tunnels/connect/verify', { token: tok }), 401, 'authentication_error');
+  assert.deepEqual(await verifications(), { ok: m0.ok + 1, rejected: m0.rejected + 1 }, 'verify outcomes are counted');
   assertError(await post(hub, base, { ca_certificate_pem: ca1.pem }), 400, 'invalid_request_error', 'tunnel_archived');
   assertError(await post(hub, `/v1/tunnels/${t.id}/rotate_token`), 400, 'invalid_request_error', 'tunnel_archived');
   assertError(await post(hub, '/v1/tunnels/tnl_nope/archive'), 404, 'not_found_error', 'tunnel_not_found');
