@@ -352,16 +352,16 @@ static void cl_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct so
 int relay_client_listen(struct relay *r)
 {
     struct sockaddr_storage ss;
-    int slen = sizeof(ss);
     socklen_t blen = sizeof(ss);
+    int fd = relay_listen_fd(r->cfg.listen, 1024);
 
-    if (evutil_parse_sockaddr_port(r->cfg.listen, (struct sockaddr *) &ss, &slen) < 0)
-        return -EINVAL;
-    r->client_l = evconnlistener_new_bind(r->base, cl_on_accept, r,
-                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-                                          (struct sockaddr *) &ss, slen);
-    if (!r->client_l)
-        return -errno ? -errno : -EADDRINUSE;
+    if (fd < 0)
+        return fd;
+    r->client_l = evconnlistener_new(r->base, cl_on_accept, r, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    if (!r->client_l) {
+        (void) close(fd);
+        return -ENOMEM;
+    }
     if (getsockname(evconnlistener_get_fd(r->client_l), (struct sockaddr *) &ss, &blen) < 0)
         return -errno;
     char buf[80];

@@ -308,16 +308,16 @@ static void gw_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct so
 int relay_gw_listen(struct relay *r)
 {
     struct sockaddr_storage ss;
-    int slen = sizeof(ss);
     socklen_t blen = sizeof(ss);
+    int fd = relay_listen_fd(r->cfg.gateway_listen, 512);
 
-    if (evutil_parse_sockaddr_port(r->cfg.gateway_listen, (struct sockaddr *) &ss, &slen) < 0)
-        return -EINVAL;
-    r->gw_l = evconnlistener_new_bind(r->base, gw_on_accept, r,
-                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 512,
-                                      (struct sockaddr *) &ss, slen);
-    if (!r->gw_l)
-        return -errno ? -errno : -EADDRINUSE;
+    if (fd < 0)
+        return fd;
+    r->gw_l = evconnlistener_new(r->base, gw_on_accept, r, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    if (!r->gw_l) {
+        (void) close(fd);
+        return -ENOMEM;
+    }
     if (getsockname(evconnlistener_get_fd(r->gw_l), (struct sockaddr *) &ss, &blen) < 0)
         return -errno;
     char buf[80];

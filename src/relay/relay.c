@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +60,31 @@ void relay_format_addr(const void *sa_, char *out, size_t outlen)
     } else {
         (void) snprintf(out, outlen, "unknown:0");
     }
+}
+
+int relay_listen_fd(const char *addr, int backlog)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+    struct addrinfo *ai = NULL;
+    const char *colon = strrchr(addr, ':');
+    int one = 1;
+
+    if (!colon || colon == addr)
+        return -EINVAL;
+    _cleanup_free_ char *host = addr[0] == '[' && colon[-1] == ']' ? al_xstrndup(addr + 1, (size_t) (colon - addr - 2))
+                                                                    : al_xstrndup(addr, (size_t) (colon - addr));
+    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai)
+        return -EADDRNOTAVAIL;
+    _cleanup_close_ int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int k = 0;
+    if (fd < 0)
+        k = -errno;
+    else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+             bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0)
+        k = -errno;
+    freeaddrinfo(ai);
+    return k < 0 ? k : TAKE_FD(fd);
 }
 
 void relay_maybe_finish(struct relay *r)

@@ -112,5 +112,8 @@ void relay_client_stop_accepting(struct relay *r);
 
 /* relay.c */
 void relay_maybe_finish(struct relay *r);
+/* A listening non-blocking socket on a numeric "host:port" / "[v6]:port"
+ * (port 0 picks one), or -errno. */
+_must_check_ int relay_listen_fd(const char *addr, int backlog);
 /* "ip:port" / "[v6]:port" of a sockaddr. */
 void relay_format_addr(const void *sa, char *out, size_t outlen);
