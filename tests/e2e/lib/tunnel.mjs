@@ -105,9 +105,9 @@ export async function startDaemon(args, { env = {}, prefix = [], what = args[0],
 
 // `airlock relay` against hub with its own certificate; client listener and
 // gateway listener on free loopback ports unless given.
-export async function startRelay(hub, pki, { listen = '127.0.0.1:0', gatewayListen = '127.0.0.1:0', args = [], prefix = [] } = {}) {
+export async function startRelay(hub, pki, { listen = '127.0.0.1:0', gatewayListen = '127.0.0.1:0', args = [], prefix = [], env = {} } = {}) {
   const d = await startDaemon(['relay', '--listen', listen, '--gateway-listen', gatewayListen, '--hub', hub.innerUrl ?? hub.url,
-    '--cert', pki.cert, '--key', pki.key, ...args], { env: { AIRLOCK_API_KEY: hub.apiKey }, prefix, what: 'relay' });
+    '--cert', pki.cert, '--key', pki.key, ...args], { env: { AIRLOCK_API_KEY: hub.apiKey, ...env }, prefix, what: 'relay' });
   const [clientAddr, gatewayAddr] = d.ready.split(/\s+/);
   return Object.assign(d, { clientAddr, gatewayAddr });
 }
