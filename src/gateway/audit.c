@@ -27,9 +27,10 @@ struct exchange {
     struct exchange *next;
     int64_t ts_us, start_mono, ttfb_mono;
     char *proto_ver, *session, *user_agent, *mcp_name;
+    char *client_info;          /* from initialize, _meta or the session table */
     json_t *claims;             /* iss, sub, client_id, azp (strings) */
     struct al_buf body, resp;
-    bool body_truncated, resp_truncated, req_done, resp_started, resp_done, sse;
+    bool body_truncated, resp_truncated, req_done, resp_started, resp_done, sse, init;
     int http_status;
     struct rpc_req *reqs;
     size_t nreqs;
@@ -100,6 +101,7 @@ static void exchange_free(struct exchange *e)
     free(e->session);
     free(e->user_agent);
     free(e->mcp_name);
+    free(e->client_info);
     json_decref(e->claims);
     al_buf_clear(&e->body);
     al_buf_clear(&e->resp);
@@ -163,7 +165,7 @@ static void emit(struct gw_audit_stream *s, struct exchange *e, struct rpc_req *
     const char *claims[] = { "iss", "sub", "client_id", "azp" };
     for (size_t i = 0; i < AL_ELEMENTSOF(claims); i++)
         set_str(agent, claims[i], e->claims ? json_string_value(json_object_get(e->claims, claims[i])) : NULL);
-    set_str(agent, "client_info", s->client_info);
+    set_str(agent, "client_info", e->client_info ? e->client_info : s->client_info);
     set_str(agent, "user_agent", e->user_agent);
     json_object_set_new(o, "agent", agent);
     json_object_set_new(o, "status", json_string(status));
@@ -236,7 +238,7 @@ static void on_request_head(struct gw_audit_stream *s, const struct gw_h1_head *
         if (strcasecmp(k, "mcp-protocol-version") == 0 && !e->proto_ver)
             e->proto_ver = header_copy(v, 64);
         else if (strcasecmp(k, "mcp-session-id") == 0 && !e->session)
-            e->session = gw_audit_hmac(s->a, v, strlen(v), true);
+            e->session = gw_audit_hmac(s->a, v, strlen(v));
         else if (strcasecmp(k, "user-agent") == 0 && !e->user_agent)
             e->user_agent = header_copy(v, CLAIM_MAX);
         else if (strcasecmp(k, "mcp-name") == 0 && !e->mcp_name)
@@ -244,12 +246,25 @@ static void on_request_head(struct gw_audit_stream *s, const struct gw_h1_head *
         else if (strcasecmp(k, "authorization") == 0 && !e->claims)
             e->claims = jwt_claims(v);
     }
+    if (e->session) {
+        const char *ci = gw_audit_session_get(s->a, e->session);
+        if (ci)
+            e->client_info = al_xstrdup(ci);
+    }
     if (s->tail)
         s->tail->next = e;
     else
         s->head = e;
     s->tail = e;
     s->req_cur = e;
+}
+
+/* "name/version" of a clientInfo object, or NULL. */
+static char *client_info_of(const json_t *ci)
+{
+    const char *n = json_string_value(json_object_get(ci, "name"));
+    const char *v = json_string_value(json_object_get(ci, "version"));
+    return n ? al_xasprintf("%.128s%s%.64s", n, v ? "/" : "", v ? v : "") : NULL;
 }
 
 static void add_request(struct gw_audit_stream *s, struct exchange *e, const json_t *m)
@@ -276,18 +291,26 @@ static void add_request(struct gw_audit_stream *s, struct exchange *e, const jso
     if (args) {
         struct al_buf c = { .max = GW_AUDIT_BODY_MAX };
         if (gw_jcs_append(args, &c) == 0) {
-            q->args_hmac = gw_audit_hmac(s->a, c.data, c.len, false);
+            q->args_hmac = gw_audit_hmac(s->a, c.data, c.len);
             q->args_bytes = c.len;
         }
         al_buf_clear(&c);
     }
-    if (strcmp(method, "initialize") == 0) {
-        json_t *ci = json_object_get(params, "clientInfo");
-        const char *n = json_string_value(json_object_get(ci, "name"));
-        const char *v = json_string_value(json_object_get(ci, "version"));
-        if (n) {
+    /* clientInfo: from initialize (kept for the stream and, once the
+     * response names the session, for the session), or from _meta on each
+     * request (stateless MCP, 2026-07-28). */
+    char *ci = NULL;
+    if (strcmp(method, "initialize") == 0)
+        ci = client_info_of(json_object_get(params, "clientInfo"));
+    if (!ci)
+        ci = client_info_of(json_object_get(json_object_get(params, "_meta"), "io.modelcontextprotocol/clientInfo"));
+    if (ci) {
+        free(e->client_info);
+        e->client_info = ci;
+        if (strcmp(method, "initialize") == 0) {
             free(s->client_info);
-            s->client_info = al_xasprintf("%.128s%s%.64s", n, v ? "/" : "", v ? v : "");
+            s->client_info = al_xstrdup(ci);
+            e->init = true;
         }
     }
 }
@@ -300,7 +323,7 @@ static void request_end(struct gw_audit_stream *s, struct exchange *e)
         /* Too large to parse: one record, digest of the first bytes. */
         e->reqs = al_xcalloc(1, sizeof(*e->reqs));
         e->nreqs = 1;
-        e->reqs[0].args_hmac = gw_audit_hmac(s->a, e->body.data, e->body.len, false);
+        e->reqs[0].args_hmac = gw_audit_hmac(s->a, e->body.data, e->body.len);
         e->reqs[0].args_bytes = e->body.len;
     } else if (e->body.len > 0) {
         json_t *b = json_loadb(e->body.data, e->body.len, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
@@ -408,6 +431,11 @@ static void on_response_head(struct gw_audit_stream *s, const struct gw_h1_head 
     e->http_status = h->status;
     e->sse = s->h1 ? gw_h1_sse(s->h1) : false;
     s->resp_cur = e;
+    for (size_t i = 0; e->init && e->client_info && i < h->n; i++)
+        if (strcasecmp(h->h[i].name, "mcp-session-id") == 0) {
+            _cleanup_free_ char *sess = gw_audit_hmac(s->a, h->h[i].value, strlen(h->h[i].value));
+            gw_audit_session_put(s->a, sess, e->client_info);
+        }
 }
 
 static void cb_head(void *arg, int dir, const struct gw_h1_head *h)

@@ -24,7 +24,13 @@ struct audit_line {
     char *s;
 };
 
+struct audit_session {
+    char *session, *info;
+};
+
 struct gw_audit {
+    struct audit_session sessions[GW_AUDIT_SESSIONS_MAX];
+    size_t next_session;
     unsigned char key[AUDIT_KEY_MAX];
     size_t keylen;
     char key_id[64];
@@ -216,6 +222,10 @@ struct gw_audit *gw_audit_free(struct gw_audit *a)
     }
     if (a->own_fd)
         (void) close(a->fd);
+    for (size_t i = 0; i < GW_AUDIT_SESSIONS_MAX; i++) {
+        free(a->sessions[i].session);
+        free(a->sessions[i].info);
+    }
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
     free(a);
@@ -258,12 +268,36 @@ void gw_audit_emit_take(struct gw_audit *a, char *line)
 uint64_t gw_audit_records(const struct gw_audit *a) { return atomic_load(&((struct gw_audit *) a)->records); }
 uint64_t gw_audit_dropped(const struct gw_audit *a) { return atomic_load(&((struct gw_audit *) a)->dropped); }
 
-char *gw_audit_hmac(const struct gw_audit *a, const void *data, size_t len, bool short_form)
+char *gw_audit_hmac(const struct gw_audit *a, const void *data, size_t len)
 {
     unsigned char d[AL_SHA256_LEN];
     char hex[2 * AL_SHA256_LEN + 1];
 
     al_hmac_sha256(a->key, a->keylen, data, len, d);
     al_hex(d, sizeof(d), hex);
-    return short_form ? al_xasprintf("hmac:%s", hex) : al_xasprintf("hmac-sha256:%s:%s", a->key_id, hex);
+    return al_xasprintf("hmac-sha256:%s:%s", a->key_id, hex);
+}
+
+void gw_audit_session_put(struct gw_audit *a, const char *session, const char *client_info)
+{
+    for (size_t i = 0; i < GW_AUDIT_SESSIONS_MAX; i++)
+        if (a->sessions[i].session && strcmp(a->sessions[i].session, session) == 0) {
+            free(a->sessions[i].info);
+            a->sessions[i].info = al_xstrdup(client_info);
+            return;
+        }
+    struct audit_session *e = &a->sessions[a->next_session];
+    a->next_session = (a->next_session + 1) % GW_AUDIT_SESSIONS_MAX;
+    free(e->session);
+    free(e->info);
+    e->session = al_xstrdup(session);
+    e->info = al_xstrdup(client_info);
+}
+
+const char *gw_audit_session_get(const struct gw_audit *a, const char *session)
+{
+    for (size_t i = 0; i < GW_AUDIT_SESSIONS_MAX; i++)
+        if (a->sessions[i].session && strcmp(a->sessions[i].session, session) == 0)
+            return a->sessions[i].info;
+    return NULL;
 }

@@ -133,9 +133,14 @@ struct gw_audit *gw_audit_free(struct gw_audit *a);   /* flushes; NULL-safe */
 void gw_audit_emit_take(struct gw_audit *a, char *line);
 uint64_t gw_audit_records(const struct gw_audit *a);
 uint64_t gw_audit_dropped(const struct gw_audit *a);
-/* HMAC-SHA-256 with the audit key as "hmac-sha256:<key id>:<hex>" (prefix
- * "hmac:" and no key id when short is true). Caller frees. */
-char *gw_audit_hmac(const struct gw_audit *a, const void *data, size_t len, bool short_form);
+/* HMAC-SHA-256 with the audit key as "hmac-sha256:<key id>:<hex>". Caller frees. */
+char *gw_audit_hmac(const struct gw_audit *a, const void *data, size_t len);
+/* The clientInfo of a session (by its digest), learned from the initialize
+ * exchange, for requests on other streams of that session. Bounded
+ * (GW_AUDIT_SESSIONS_MAX, oldest replaced); loop thread only. */
+#define GW_AUDIT_SESSIONS_MAX 1024
+void gw_audit_session_put(struct gw_audit *a, const char *session, const char *client_info);
+const char *gw_audit_session_get(const struct gw_audit *a, const char *session);
 
 /* Identity of one stream, copied. */
 struct gw_audit_stream_info {

@@ -131,7 +131,7 @@ static void test_tools_call(void **state)
 
     al_hmac_sha256(key, sizeof(key) - 1, "sess-42", 7, d);
     al_hex(d, sizeof(d), hex);
-    snprintf(want, sizeof(want), "hmac:%s", hex);
+    snprintf(want, sizeof(want), "hmac-sha256:k1:%s", hex);
     ASSERT_STR_EQ(S(j, "session"), want);
 
     json_t *agent = json_object_get(j, "agent");
@@ -254,6 +254,46 @@ static void test_mcp_name_mismatch(void **state)
     json_decref(j);
 }
 
+static void test_client_info_across_streams(void **state)
+{
+    struct fixture *f = *state;
+    request(f, "", "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"clientInfo\":"
+                   "{\"name\":\"sdk-client\",\"version\":\"2.0\"}}}");
+    const char *resp = "HTTP/1.1 200 OK\r\nMcp-Session-Id: S-1\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 36\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}";
+    ASSERT_OK(gw_h1_feed(f->h1, 1, resp, strlen(resp)));
+    assert_int_equal(f->lines.n, 1);
+
+    /* Another connection of the same session (the SDK pools connections). */
+    struct gw_audit_stream_info info = { .route = "docs", .stream = 6 };
+    struct gw_audit_stream *s2 = gw_audit_stream_new(f->a, &info, NULL, NULL);
+    struct gw_h1 *h2 = gw_h1_new(&gw_audit_h1_cb, s2);
+    gw_audit_stream_set_h1(s2, h2);
+    const char *b = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}";
+    char *req = al_xasprintf("POST /mcp HTTP/1.1\r\nMcp-Session-Id: S-1\r\nContent-Length: %zu\r\n\r\n%s", strlen(b), b);
+    ASSERT_OK(gw_h1_feed(h2, 0, req, strlen(req)));
+    free(req);
+    const char *r2 = "HTTP/1.1 200 OK\r\nContent-Length: 36\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}";
+    ASSERT_OK(gw_h1_feed(h2, 1, r2, strlen(r2)));
+    /* Stateless MCP: clientInfo in _meta of the request itself. */
+    b = "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{\"_meta\":"
+        "{\"io.modelcontextprotocol/clientInfo\":{\"name\":\"meta-client\",\"version\":\"3\"}}}}";
+    req = al_xasprintf("POST /mcp HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s", strlen(b), b);
+    ASSERT_OK(gw_h1_feed(h2, 0, req, strlen(req)));
+    free(req);
+    r2 = "HTTP/1.1 200 OK\r\nContent-Length: 36\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}";
+    ASSERT_OK(gw_h1_feed(h2, 1, r2, strlen(r2)));
+    s2 = gw_audit_stream_free(s2);
+    h2 = gw_h1_free(h2);
+    assert_int_equal(f->lines.n, 3);
+    json_t *j = line(f, 1);
+    ASSERT_STR_EQ(S(json_object_get(j, "agent"), "client_info"), "sdk-client/2.0");
+    json_decref(j);
+    j = line(f, 2);
+    ASSERT_STR_EQ(S(json_object_get(j, "agent"), "client_info"), "meta-client/3");
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +303,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_initialize_notification_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mcp_name_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_info_across_streams, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
