@@ -210,12 +210,13 @@ if ((want_tunnel)); then
 
     # (a) idle memory: the gateway once its relay connections are up (the metrics say how many,
     # when they say it), before any stream; the relay's growth for them
-    for ((i = 0; i < 100; i++)); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin_port/readyz")" = 200 ] && break
+    for ((i = 0; i < 200; i++)); do
+        curl -s "http://127.0.0.1:$admin_port/metrics" >"$out/gateway-metrics-idle.txt" 2>/dev/null
+        grep -q '^tunnel_connections{state="ready"} 4$' "$out/gateway-metrics-idle.txt" && break
         sleep 0.05
     done
+    x gateway_ready_connections "$(sed -n 's/^tunnel_connections{state="ready"} //p' "$out/gateway-metrics-idle.txt")"
     sleep 1
-    curl -s "http://127.0.0.1:$admin_port/metrics" >"$out/gateway-metrics-idle.txt" 2>/dev/null || true
     mem "$gw_pid" "$relay_pid" "$gwd1_pid" >"$out/mem-idle.txt"
     x gateway_idle_rss_kb "$(memval "$gw_pid" rss_kb)"
     x gateway_idle_anon_kb "$(memval "$gw_pid" anon_kb)"
@@ -228,7 +229,7 @@ if ((want_tunnel)); then
     x relay_idle_anon_kb "$(memval "$relay_pid" anon_kb)"
 
     if [[ " ${paths[*]} " == *" GW_D1 "* ]]; then
-        path_custom "https://mcp:$direct_port" --ca "$op/ca.pem" --resolve "127.0.0.1:$direct_port" \
+        path_custom "https://mcp.$tunnel_host:$direct_port" --ca "$op/ca.pem" --resolve "127.0.0.1:$direct_port" \
             --pids "$gwd1_pid" --name GW_D1 || fail "GW_D1 does not answer; the direct gateway's log: $(tail -5 "$KIT_TMP/log/gateway-d1.log")"
         TP_DESC[GW_D1]="client -TLS-> airlock gateway --listen-tls (no relay) -> upstream"
     fi
@@ -261,6 +262,7 @@ if ((want_tunnel)); then
         say "idle streams: $n inner-TLS connections through the relay, handshaken, then silent"
         if "$tbench" streams --connect "127.0.0.1:$relay_port" --sni "idle.$tunnel_host" --ca "$op/ca.pem" \
             --count "$n" --pids "relay=$relay_pid gateway=$gw_pid" --settle-ms 2000 --max-seconds 300 \
+            --metrics "127.0.0.1:$admin_port" \
             >"$out/streams-$n.txt" 2>>"$out/logs/streams.log"; then
             :
         else
@@ -278,7 +280,7 @@ if ((want_tunnel)); then
         wait "$relay_pid" 2>/dev/null
         forget_pid "$relay_pid"
         # shellcheck disable=SC2046
-        if "$tbench" reconnect --admin "127.0.0.1:$admin_port" --count "$reconnects" \
+        if "$tbench" reconnect --admin "127.0.0.1:$admin_port" --count "$reconnects" --all 4 \
             --log "$KIT_TMP/log/relay-restarts.log" --max-seconds 600 -- \
             $(kit_pin "$TUNNEL_CPU") "${relay_cmd[@]}" --ready-fd 3 >"$out/reconnect.txt" 2>>"$out/logs/reconnect.log"; then
             cat "$out/reconnect.txt" >>"$extra"

@@ -12,19 +12,21 @@
  *       listens on 127.0.0.1. For the idle-stream count, where the gateway may
  *       dial one upstream connection per stream.
  *   streams --connect ADDR:PORT --sni NAME --ca FILE --count N --pids "RELAY GATEWAY"
- *           [--parallel P] [--settle-ms MS] [--max-seconds S]
+ *           [--parallel P] [--settle-ms MS] [--max-seconds S] [--metrics ADMIN_ADDR:PORT]
  *       opens N TLS connections to ADDR:PORT with SNI NAME (verified against
  *       FILE), completes each handshake and then sends nothing; reads the
  *       memory of the named processes before, with all N open (after
  *       --settle-ms), and again after closing them all. Reports
- *       (after - before) / N per process.
+ *       (after - before) / N per process, and the gateway's tunnel_streams_active
+ *       (from its /metrics at --metrics) while all are open.
  *   reconnect --admin ADDR:PORT --count N --log FILE [--signal KILL|TERM]
- *             [--max-seconds S] -- RELAY COMMAND...
+ *             [--all C] [--max-seconds S] -- RELAY COMMAND...
  *       N times: waits until the gateway's /readyz (at --admin) is no longer
  *       200, starts RELAY COMMAND with a pipe on fd 3 (the command must carry
  *       --ready-fd 3), reads the relay's ready line, then polls /readyz every
  *       millisecond until it answers 200; the time from the ready line to that
- *       200 is one sample. Then the relay is stopped with --signal (KILL by
+ *       200 is one sample. With --all C, also the time until the gateway's
+ *       /metrics says tunnel_connections{state="ready"} C. Then the relay is stopped with --signal (KILL by
  *       default) and waited for. The relay is killed when this program dies.
  *
  * Every loop is bounded by --max-seconds (alarm), and every child dies with
@@ -103,6 +105,61 @@ static void raise_nofile(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+/* ---- HTTP/1.1 to an admin listener ---------------------------------------- */
+
+/* GET PATH on a fresh connection: the status code, or -1 if none came. The
+ * body (up to cap - 1 bytes, NUL-terminated) goes to body when it is given. */
+static int http_get(const struct sockaddr_in *sa, const char *path, char *body, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), code = -1;
+    struct timeval tv = { 1, 0 };
+    char req[256], buf[16384];
+    ssize_t n, got = 0;
+
+    if (body && cap)
+        body[0] = '\0';
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) < 0)
+        goto out;
+    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n)
+        goto out;
+    while (got < (ssize_t)sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - (size_t)got)) > 0) {
+        got += n;
+        if (!body && memchr(buf, '\n', (size_t)got))
+            break; /* the status line is enough */
+    }
+    buf[got] = '\0';
+    if (got > 12 && !strncmp(buf, "HTTP/1.", 7))
+        code = atoi(buf + 9);
+    if (body && cap) {
+        const char *b = strstr(buf, "\r\n\r\n");
+        snprintf(body, cap, "%s", b ? b + 4 : "");
+    }
+out:
+    close(fd);
+    return code;
+}
+
+static int http_status(const struct sockaddr_in *sa, const char *path)
+{
+    return http_get(sa, path, NULL, 0);
+}
+
+/* the value of a metric line "NAME VALUE" in a Prometheus text body, or -1 */
+static double metric(const char *body, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (!strncmp(p, name, nl) && p[nl] == ' ')
+            return strtod(p + nl + 1, NULL);
+    }
+    return -1;
 }
 
 /* ---- process memory ---------------------------------------------------- */
@@ -246,7 +303,7 @@ static void print_mem_delta(const char *name, const char *when, struct mem a, st
 
 static int mode_streams(int argc, char **argv)
 {
-    const char *connect_to = NULL, *sni = NULL, *ca = NULL, *pids_s = NULL;
+    const char *connect_to = NULL, *sni = NULL, *ca = NULL, *pids_s = NULL, *metrics = NULL;
     long count = 1000, parallel = 32, settle_ms = 2000, max_s = 300;
     struct sockaddr_in sa;
     int pids[8], npids = 0;
@@ -272,6 +329,8 @@ static int mode_streams(int argc, char **argv)
             max_s = atol(v);
         else if (!strcmp(a, "--pids"))
             pids_s = v;
+        else if (!strcmp(a, "--metrics"))
+            metrics = v;
         else
             die("streams: unknown option %s", a);
         i++;
@@ -406,6 +465,14 @@ static int mode_streams(int argc, char **argv)
            count, up, failed, alive, t_open, (double)up / t_open);
     if (first_err[0])
         printf("first_error=%s\n", first_err);
+    if (metrics) {
+        /* the gateway's own count: did every stream reach it? */
+        static char body[65536];
+        struct sockaddr_in ma;
+        parse_addr(metrics, &ma);
+        http_get(&ma, "/metrics", body, sizeof body);
+        printf("gateway_streams_active=%.0f\n", metric(body, "tunnel_streams_active"));
+    }
     for (int i = 0; i < npids; i++) {
         printf("%s_before_rss_kb=%ld\n%s_before_anon_kb=%ld\n%s_before_fds=%ld\n", names[i], before[i].rss_kb,
                names[i], before[i].anon_kb, names[i], before[i].fds);
@@ -442,36 +509,6 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-/* GET /readyz on a fresh connection: the status code, or -1 if none came. */
-static int http_status(const struct sockaddr_in *sa, const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), code = -1;
-    struct timeval tv = { 1, 0 };
-    char req[256], buf[512];
-    ssize_t n, got = 0;
-
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) < 0)
-        goto out;
-    n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n)
-        goto out;
-    while (got < (ssize_t)sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - (size_t)got)) > 0) {
-        got += n;
-        if (memchr(buf, '\n', (size_t)got))
-            break;
-    }
-    buf[got] = '\0';
-    if (got > 12 && !strncmp(buf, "HTTP/1.", 7))
-        code = atoi(buf + 9);
-out:
-    close(fd);
-    return code;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -492,8 +529,9 @@ static double pct(const double *sorted, int n, double p)
 static int mode_reconnect(int argc, char **argv)
 {
     const char *admin = NULL, *log = NULL;
-    int count = 20, sig = SIGKILL, max_s = 600, cmd = -1;
+    int count = 20, sig = SIGKILL, max_s = 600, cmd = -1, all = 0;
     struct sockaddr_in sa;
+    static char mbody[65536];
 
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -510,6 +548,8 @@ static int mode_reconnect(int argc, char **argv)
             count = atoi(v);
         else if (!strcmp(a, "--log"))
             log = v;
+        else if (!strcmp(a, "--all"))
+            all = atoi(v);
         else if (!strcmp(a, "--max-seconds"))
             max_s = atoi(v);
         else if (!strcmp(a, "--signal"))
@@ -526,7 +566,7 @@ static int mode_reconnect(int argc, char **argv)
     signal(SIGALRM, on_signal);
 
     double *up = calloc((size_t)count, sizeof *up), *start = calloc((size_t)count, sizeof *start),
-           *down = calloc((size_t)count, sizeof *down);
+           *down = calloc((size_t)count, sizeof *down), *allup = calloc((size_t)count, sizeof *allup);
     int start_failures = 0;
 
     for (int it = 0; it < count; it++) {
@@ -599,8 +639,20 @@ static int mode_reconnect(int argc, char **argv)
             sleep_ms(1);
         }
         up[it] = now_s() - t_ready;
-        fprintf(stderr, "reconnect %d/%d: relay ready after %.1f ms, gateway ready %.1f ms later\n", it + 1, count,
-                start[it] * 1e3, up[it] * 1e3);
+        /* all of the gateway's connections: tunnel_connections{state="ready"} == --all */
+        allup[it] = up[it];
+        while (all > 0) {
+            http_get(&sa, "/metrics", mbody, sizeof mbody);
+            if (metric(mbody, "tunnel_connections{state=\"ready\"}") >= all)
+                break;
+            if (now_s() - t_ready > 60)
+                die("reconnect: not %d ready connections 60 s after the relay's ready line (round %d)", all, it + 1);
+            sleep_ms(2);
+        }
+        if (all > 0)
+            allup[it] = now_s() - t_ready;
+        fprintf(stderr, "reconnect %d/%d: relay ready after %.1f ms, gateway ready %.1f ms later, all %d at %.1f ms\n",
+                it + 1, count, start[it] * 1e3, up[it] * 1e3, all, allup[it] * 1e3);
         kill(relay_pid, sig);
         waitpid(relay_pid, NULL, 0);
         relay_pid = 0;
@@ -613,6 +665,10 @@ static int mode_reconnect(int argc, char **argv)
     qsort(up, (size_t)count, sizeof *up, cmp_double);
     qsort(start, (size_t)count, sizeof *start, cmp_double);
     qsort(down, (size_t)count, sizeof *down, cmp_double);
+    qsort(allup, (size_t)count, sizeof *allup, cmp_double);
+    if (all > 0)
+        printf("reconnect_all_connections=%d\nreconnect_all_p50_ms=%.1f\nreconnect_all_p99_ms=%.1f\n", all,
+               pct(allup, count, 50) * 1e3, pct(allup, count, 99) * 1e3);
     printf("reconnect_p50_ms=%.1f\nreconnect_p99_ms=%.1f\nreconnect_max_ms=%.1f\nreconnect_min_ms=%.1f\n",
            pct(up, count, 50) * 1e3, pct(up, count, 99) * 1e3, up[count - 1] * 1e3, up[0] * 1e3);
     printf("relay_start_p50_ms=%.1f\nrelay_start_max_ms=%.1f\n", pct(start, count, 50) * 1e3,
@@ -622,6 +678,7 @@ static int mode_reconnect(int argc, char **argv)
     free(up);
     free(start);
     free(down);
+    free(allup);
     return 0;
 }
 
