@@ -98,6 +98,22 @@ static void slot_retry(struct gw_slot *s, int64_t min_us)
     al_log(AL_DEBUG, "gw.retry", AL_I64("slot", s->idx), AL_I64("delay_ms", delay / 1000), AL_U64("attempt", s->attempt));
 }
 
+/* A ready connection dropped (a relay restart, most often): the first retry
+ * comes after random(0, 1 s) whatever the exponent, so a relay that is back
+ * quickly sees the gateway within a second; later failures continue the
+ * exponential series, which only a 60 s stable connection resets. */
+static void slot_retry_after_ready(struct gw_slot *s)
+{
+    uint64_t rnd;
+
+    if (s->gw->stopping)
+        return;
+    al_random(&rnd, sizeof(rnd));
+    int64_t delay = (int64_t) (rnd % (uint64_t) (BACKOFF_BASE_US + 1));
+    struct timeval tv = { delay / 1000000, delay % 1000000 };
+    evtimer_add(s->retry_ev, &tv);
+}
+
 /* A connection that never got ready. */
 static void conn_fail(struct gw_conn *c, enum gw_result res, int err, int64_t retry_after_us)
 {
@@ -274,7 +290,7 @@ static void on_conn_close(struct al_h2_conn *h2, int err, void *ud)
         c->gw->m.reconnects_error++;
     conn_free(c);
     if (was_cur && !s->cur)
-        slot_retry(s, 0);
+        slot_retry_after_ready(s);
 }
 
 static const struct al_h2_cbs conn_cbs = {

@@ -379,6 +379,23 @@ static void send_ping(struct al_h2_conn *c, int64_t now)
     }
 }
 
+/* Each liveness deadline gets an exact timer: the next PING, or the moment
+ * the outstanding PING (or, without PINGs, the silence) becomes fatal. */
+static void timer_arm(struct al_h2_conn *c, int64_t now)
+{
+    int64_t at;
+
+    if (c->ping_interval > 0)
+        at = c->ping_sent ? c->ping_sent + c->dead_after : c->next_ping;
+    else if (c->dead_after > 0)
+        at = c->last_recv + c->dead_after;
+    else
+        return;
+    int64_t d = AL_MAX(at - now, 1000);
+    struct timeval tv = { d / 1000000, d % 1000000 };
+    evtimer_add(c->timer_ev, &tv);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct al_h2_conn *c = arg;
@@ -387,7 +404,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (c->closing)
         return;
     if (c->ping_interval > 0) {
-        if (c->ping_sent && c->last_recv < c->ping_sent && now - c->ping_sent >= c->dead_after) {
+        if (c->ping_sent && c->last_recv >= c->ping_sent)
+            c->ping_sent = 0;                 /* a frame since the PING: alive */
+        if (c->ping_sent && now - c->ping_sent >= c->dead_after) {
             conn_fail(c, -ETIMEDOUT);
             return;
         }
@@ -397,7 +416,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         }
     } else if (c->dead_after > 0 && now - c->last_recv >= c->dead_after) {
         conn_fail(c, -ETIMEDOUT);
+        return;
     }
+    timer_arm(c, now);
 }
 
 static void on_goaway_ev(evutil_socket_t fd, short what, void *arg)
@@ -472,15 +493,12 @@ struct al_h2_conn *al_h2_conn_new(struct event_base *base, struct bufferevent *b
     c->ng = session_new(c);
     c->flush_ev = event_new(base, -1, 0, on_flush_ev, c);
     c->close_ev = event_new(base, -1, 0, on_close_ev, c);
-    c->timer_ev = event_new(base, -1, EV_PERSIST, on_timer, c);
+    c->timer_ev = evtimer_new(base, on_timer, c);
     if (!c->ng || !c->flush_ev || !c->close_ev || !c->timer_ev) {
         c->closing = true;
         return al_h2_conn_free(c);
     }
-    struct timeval tv = { 1, 0 };
-    if (ping_interval_us > 0 && ping_interval_us < 1000000)
-        tv = (struct timeval){ 0, (suseconds_t) AL_MAX(ping_interval_us / 2, 10000) };
-    event_add(c->timer_ev, &tv);
+    timer_arm(c, c->last_recv);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
     bufferevent_setwatermark(bev, EV_WRITE, AL_H2_OUT_LO, 0);
