@@ -100,28 +100,24 @@ static bool prefix_eq(const uint8_t *a, const uint8_t *net, unsigned bits)
     return (a[full] & mask) == net[full];
 }
 
-bool gw_cidr_allows(const struct gw_cidr_list *l, const struct sockaddr *sa)
+static bool match(const struct gw_cidr_list *l, int family, const uint8_t *a)
 {
-    uint8_t a[16];
-    int family;
-
-    if (sa->sa_family == AF_INET) {
-        memcpy(a, &((const struct sockaddr_in *) sa)->sin_addr, 4);
-        family = AF_INET;
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a6 = &((const struct sockaddr_in6 *) sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a6)) {
-            memcpy(a, a6->s6_addr + 12, 4);
-            family = AF_INET;
-        } else {
-            memcpy(a, a6->s6_addr, 16);
-            family = AF_INET6;
-        }
-    } else {
-        return false;
-    }
     for (size_t i = 0; i < l->n; i++)
         if (l->v[i].family == family && prefix_eq(a, l->v[i].addr, l->v[i].bits))
             return true;
     return false;
+}
+
+bool gw_cidr_allows(const struct gw_cidr_list *l, const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return match(l, AF_INET, (const uint8_t *) &((const struct sockaddr_in *) sa)->sin_addr);
+    if (sa->sa_family != AF_INET6)
+        return false;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+    /* ::ffff:a.b.c.d is the IPv4 address a.b.c.d to the kernel: match it
+     * against the IPv4 networks (and against IPv6 ones written that way). */
+    if (IN6_IS_ADDR_V4MAPPED(a6) && match(l, AF_INET, a6->s6_addr + 12))
+        return true;
+    return match(l, AF_INET6, a6->s6_addr);
 }
