@@ -123,7 +123,7 @@ echo "| req/s, 48 conns ≥ 0.6× | ${arps:-?} vs ${brps:-?}: $(r "$arps" "$brps
 echo "| 100 MB body ≥ 0.5× | ${amb:-?} vs ${bmb:-?} MB/s: $(r "$amb" "$bmb")× | $(verdict "$amb >= 0.5 * $bmb" "$amb" "$bmb") |"
 echo "| 100 MB body ≥ 400 MB/s | ${amb:-?} MB/s | $(verdict "$amb >= 400" "$amb") |"
 echo "| SSE added delay p99 ≤ 1 ms | p99 ${asse:-?} vs ${bsse:-?} µs: $(d "$asse" "$bsse") µs | $(verdict "$asse - $bsse <= 1000" "$asse" "$bsse") |"
-echo "| idle gateway ≤ 4 MB RSS (4 relay connections) | VmRSS ${gw_rss:-?} kB, RssAnon ${gw_anon:-?} kB | VmRSS $(verdict "$gw_rss <= 4096" "$gw_rss"), RssAnon $(verdict "$gw_anon <= 4096" "$gw_anon") |"
+echo "| idle gateway ≤ 4 MB RSS (4 relay connections) | VmRSS ${gw_rss:-?} kB, RssAnon ${gw_anon:-?} kB, Pss $(e gateway_idle_pss_kb) kB | VmRSS $(verdict "$gw_rss <= 4096" "$gw_rss"), RssAnon $(verdict "$gw_anon <= 4096" "$gw_anon") |"
 echo "| relay ≤ 64 KB per idle gateway connection | RssAnon ${r_conn:-?} kB (VmRSS ${r_conn_rss:-?} kB): (relay with the gateway's $(e gateway_ready_connections) connections − alone) / 4 | $(verdict "$r_conn <= 64" "$r_conn") |"
 echo "| relay ≤ 8 KB per idle stream | ${rs:-?} B ($big streams) | $(verdict "$rs <= 8192" "$rs") |"
 echo "| gateway ≤ 16 KB per idle stream | ${gs:-?} B ($big streams) | $(verdict "$gs <= 16384" "$gs") |"

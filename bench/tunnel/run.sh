@@ -218,9 +218,14 @@ if ((want_tunnel)); then
     x gateway_ready_connections "$(sed -n 's/^tunnel_connections{state="ready"} //p' "$out/gateway-metrics-idle.txt")"
     sleep 1
     mem "$gw_pid" "$relay_pid" "$gwd1_pid" >"$out/mem-idle.txt"
+    # where the idle gateway's resident pages are: kB of Rss per mapped file ([anon] and the rest)
+    awk '/^[0-9a-f]+-[0-9a-f]+ / { f = (NF >= 6) ? $6 : "[anon]" } $1 == "Rss:" { r[f] += $2 }
+         END { for (f in r) if (r[f] > 0) printf "%8d kB %s\n", r[f], f }' "/proc/$gw_pid/smaps" |
+        sort -rn >"$out/gateway-idle-rss-by-mapping.txt"
     x gateway_idle_rss_kb "$(memval "$gw_pid" rss_kb)"
     x gateway_idle_anon_kb "$(memval "$gw_pid" anon_kb)"
     x gateway_idle_pss_kb "$(memval "$gw_pid" pss_kb)"
+    x gateway_idle_file_kb "$(memval "$gw_pid" file_kb)"
     x gateway_direct_idle_rss_kb "$(memval "$gwd1_pid" rss_kb)"
     x gateway_direct_idle_anon_kb "$(memval "$gwd1_pid" anon_kb)"
     x relay_alone_rss_kb "$relay_alone_rss"
