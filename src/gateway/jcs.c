@@ -15,7 +15,7 @@
 
 int gw_jcs_number(double d, char *buf, size_t len)
 {
-    char e[40], digits[20];
+    char e[40], digits[32];   /* at most 17 digits; room for cppcheck's n <= 21 */
     int p, exp10, k = 0;
 
     if (isnan(d) || isinf(d) || len < 32)
