@@ -146,10 +146,10 @@ static void mput(struct al_buf *out, const char *fmt, ...)
 
 void gw_ctx_metrics(struct gw_ctx *ctx, struct al_buf *out)
 {
-    const char *p = "airlock_gateway_";
+    const char *p = "";   /* the spec's names (tunnel-notes §5.10), like the transport's */
 
-    mput(out, "# TYPE %sstreams_active gauge\n%sstreams_active %llu\n", p, p, (unsigned long long) ctx->streams_active);
-    mput(out, "# TYPE %sstreams_opened_total counter\n%sstreams_opened_total %llu\n", p, p,
+    mput(out, "# TYPE %sinner_streams_active gauge\n%sinner_streams_active %llu\n", p, p, (unsigned long long) ctx->streams_active);
+    mput(out, "# TYPE %sinner_streams_opened_total counter\n%sinner_streams_opened_total %llu\n", p, p,
          (unsigned long long) ctx->streams_opened);
     mput(out, "# TYPE %sinner_tls_handshakes_total counter\n", p);
     for (int i = 0; i < _GW_HS_MAX; i++)
@@ -168,7 +168,7 @@ void gw_ctx_metrics(struct gw_ctx *ctx, struct al_buf *out)
                     mput(out, "%smcp_requests_total{route=\"%s\",method=\"%s\",outcome=\"%s\"} %llu\n", p,
                          ctx->routes.v[r].name, mcp_methods[m], outcome_names[o], (unsigned long long) v);
             }
-    mput(out, "# TYPE %shttp1_observer_gave_up_total counter\n%shttp1_observer_gave_up_total %llu\n", p, p,
+    mput(out, "# TYPE %smcp_observer_gave_up_total counter\n%smcp_observer_gave_up_total %llu\n", p, p,
          (unsigned long long) ctx->observer_gave_up);
     mput(out, "# TYPE %saudit_records_total counter\n%saudit_records_total %llu\n", p, p,
          (unsigned long long) gw_audit_records(ctx->audit));

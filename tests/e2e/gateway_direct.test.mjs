@@ -184,13 +184,18 @@ test('gateway direct: 10 MB up and down intact', async (t) => {
 });
 
 test('gateway direct: an upstream outside --allowed-ips gets 502, an unknown SNI a TLS alert', async (t) => {
-  const { ca, gw } = await setup(t, ['--allowed-ips', '10.0.0.0/8']);
+  const { ca, gw } = await setup(t, ['--allowed-ips', '10.0.0.0/8', '--admin-listen', '127.0.0.1:0']);
+  const admin = JSON.parse(gw.logs().split('\n').find((l) => l.includes('"gw.admin"'))).url;
   const r = await request(gw, ca, { body: '{}' });
   assert.equal(r.status, 502);
   assert.equal(JSON.parse(r.body.toString()).error.reason, 'ip_not_allowed');
   await assert.rejects(request(gw, ca, { servername: 'wiki.gw.test' }),
     (e) => /unrecognized name|UNRECOGNIZED_NAME/i.test(`${e.code} ${e.message}`));
   assert.match(gw.logs(), /"reason":"ip_not_allowed"/);
+  const metrics = await (await fetch(`${admin.replace(/\/$/, '')}/metrics`)).text();
+  assert.match(metrics, /^upstream_connect_errors_total\{route="docs",reason="ip_not_allowed"\} 1$/m);
+  assert.match(metrics, /^inner_tls_handshakes_total\{result="unknown_sni"\} 1$/m);
+  assert.match(metrics, /^inner_tls_handshakes_total\{result="ok"\} 1$/m);
   await gw.stop();
 });
 
