@@ -3,7 +3,8 @@
  * and the JCS serializer (src/gateway/jcs.c). Input: two bytes of request
  * length, the client's bytes, then the upstream's, fed through the HTTP/1.1
  * observer into the extractor. Every line written must be a JSON object
- * with a known status, and none may hold the bearer token. Separately,
+ * with a known status and only the documented fields (so no header, token
+ * or body can slip in under another name). Separately,
  * the input read as JSON must canonicalise to a fixed point:
  * jcs(parse(jcs(x))) == jcs(x). */
 #include <string.h>
@@ -22,8 +23,29 @@ static void sink(void *arg, const char *line)
     const char *st = json_string_value(json_object_get(j, "status"));
     CHECK(st && (strcmp(st, "ok") == 0 || strcmp(st, "error") == 0 || strcmp(st, "aborted") == 0 ||
                  strcmp(st, "notification") == 0));
+    static const char *const top[] = { "ts", "tunnel", "route", "upstream", "conn", "stream", "client_ip", "sni",
+                                       "proto_ver", "session", "rpc_id", "method", "tool", "uri", "args_hmac",
+                                       "args_bytes", "truncated", "mcp_name_mismatch", "agent", "status", "is_error",
+                                       "jsonrpc_error", "http_status", "sse", "latency_ms", "ttfb_ms", "bytes_in",
+                                       "bytes_out" };
+    static const char *const agent[] = { "iss", "sub", "client_id", "azp", "client_info", "user_agent" };
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+            known |= strcmp(k, top[i]) == 0;
+        CHECK(known);
+    }
     CHECK(json_is_object(json_object_get(j, "agent")));
-    CHECK(!strstr(line, "Bearer"));
+    json_object_foreach(json_object_get(j, "agent"), k, v) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(agent) / sizeof(agent[0]); i++)
+            known |= strcmp(k, agent[i]) == 0;
+        CHECK(known && (json_is_string(v) || json_is_null(v)));
+    }
+    const char *h = json_string_value(json_object_get(j, "args_hmac"));
+    CHECK(!h || strncmp(h, "hmac-sha256:kf:", 15) == 0);
     json_decref(j);
     (*n)++;
 }

@@ -12,7 +12,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { join } from 'node:path';
 import { tempDir } from './lib/hub.mjs';
 import { issue, makeCa, startDaemon, startNodeUpstream } from './lib/tunnel.mjs';
@@ -113,7 +114,7 @@ async function setup(t, extra = []) {
     await up.stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { dir, ca: readFileSync(ca.ca), up, gw, auditLog };
+  return { dir, ca: readFileSync(ca.ca), caPaths: ca, inner, up, gw, auditLog };
 }
 
 test('gateway direct: headers and statuses pass untouched both ways', async (t) => {
@@ -243,4 +244,32 @@ test('gateway direct: one audit line per tools/call, argument text nowhere', asy
   }
   assert.ok(!readFileSync(auditLog, 'utf8').includes(MARKER), 'argument text in the audit log');
   assert.ok(!gw.logs().includes(MARKER), 'argument text in the gateway log');
+});
+
+function peerFingerprint(gw, ca) {
+  const { host, port } = split(gw.ready);
+  return new Promise((resolve, reject) => {
+    const sock = tls.connect({ host, port, servername: 'docs.gw.test', ca, ALPNProtocols: ['http/1.1'] }, () => {
+      const fp = sock.getPeerCertificate().fingerprint256;
+      assert.equal(sock.alpnProtocol, 'http/1.1');
+      sock.end();
+      resolve(fp);
+    });
+    sock.on('error', reject);
+  });
+}
+
+test('gateway direct: SIGHUP reloads the inner certificate for new connections', async (t) => {
+  const { ca, caPaths, inner, gw } = await setup(t);
+  const before = await peerFingerprint(gw, ca);
+  const next = issue(caPaths, 'inner2', { dns: ['docs.gw.test'] });
+  copyFileSync(next.cert, inner.cert);
+  copyFileSync(next.key, inner.key);
+  gw.signal('SIGHUP');
+  await waitFor(gw.logs, '"event":"gateway.cert_reload"', 5000, 'certificate reload');
+  const after = await peerFingerprint(gw, ca);
+  assert.notEqual(after, before);
+  const r = await request(gw, ca, { body: '{}' });
+  assert.equal(r.status, 200);
+  await gw.stop();
 });
