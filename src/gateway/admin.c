@@ -41,7 +41,8 @@ static void h_readyz(struct al_req *r, void *ud)
 
 static void add(struct al_buf *b, const char *s)
 {
-    (void) al_buf_append(b, s, strlen(s));
+    if (al_buf_append(b, s, strlen(s)) < 0)
+        return;                    /* past the cap: the text is cut, not the process */
 }
 
 _printf_(2, 3) static void addf(struct al_buf *b, const char *fmt, ...)
@@ -51,8 +52,8 @@ _printf_(2, 3) static void addf(struct al_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    if (n > 0)
-        (void) al_buf_append(b, line, AL_MIN((size_t) n, sizeof(line) - 1));
+    if (n > 0 && al_buf_append(b, line, AL_MIN((size_t) n, sizeof(line) - 1)) < 0)
+        return;
 }
 
 static void h_metrics(struct al_req *r, void *ud)

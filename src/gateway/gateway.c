@@ -24,12 +24,12 @@
 
 #define G(field) offsetof(struct gateway_config, field)
 static const struct al_opt gateway_opts[] = {
-    { "relay", AL_OPT_LIST, G(relay), NULL, "relay gateway address; repeatable, connections are spread over them", "HOST:PORT" },
+    { "relay", AL_OPT_LIST, G(relay), NULL, "relay gateway address; connections are spread over them", "HOST:PORT" },
     { "relay-ca", AL_OPT_STR, G(relay_ca), NULL, "CA for the relay's certificate (default: the system store)", "FILE" },
     { "relay-name", AL_OPT_STR, G(relay_name), NULL, "SNI and verified name of the relay (default: the HOST of --relay)", "NAME" },
     { "token-file", AL_OPT_STR, G(token_file), NULL, "the connector token; re-read on change and on SIGHUP (required with --relay)", "FILE" },
     { "connections", AL_OPT_INT, G(connections), "4", "relay connections kept (1-8)", "N" },
-    { "route", AL_OPT_LIST, G(route), NULL, "upstream http://host:port[/path] for SNI NAME.<tunnel hostname>; repeatable", "NAME=URL" },
+    { "route", AL_OPT_LIST, G(route), NULL, "upstream http://host:port[/path] for SNI NAME.<tunnel hostname>", "NAME=URL" },
     { "cert", AL_OPT_STR, G(cert), NULL, "inner TLS certificate chain (reloaded on SIGHUP; required)", "FILE" },
     { "key", AL_OPT_STR, G(key), NULL, "inner TLS private key (required)", "FILE" },
     { "allowed-ips", AL_OPT_STR, G(allowed_ips), "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
