@@ -15,6 +15,7 @@
 #include "../lib/base/util.h"
 #include "../lib/tls/crypto.h"
 #include "hub.h"
+#include "mcp_client.h"
 
 #define H(field) offsetof(struct hub_config, field)
 const struct al_opt hub_opts[] = {
@@ -31,6 +32,10 @@ const struct al_opt hub_opts[] = {
     { "max-poll-waiters", AL_OPT_INT, H(max_poll_waiters), "20000", "parked long-polls before polls answer at once", "N" },
     { "max-streams", AL_OPT_INT, H(max_streams), "20000", "open event streams before new ones get 503", "N" },
     { "tunnel-domain", AL_OPT_STR, H(tunnel_domain), "tunnels.localhost", "tunnel hostnames are <16 hex>.DOMAIN", "DOMAIN" },
+    { "tunnel-relay", AL_OPT_STR, H(tunnel_relay), NULL, "the relay's client address: MCP servers under the tunnel domain are reached through it", "HOST:PORT" },
+    { "mcp-cacert", AL_OPT_STR, H(mcp_cacert), NULL, "CA bundle for https MCP servers outside tunnels (default: the system store)", "FILE" },
+    { "mcp-timeout", AL_OPT_DURATION, H(mcp_timeout_us), "60s", "limit for one MCP tool call, all of its requests together", "DURATION" },
+    { "mcp-max-response", AL_OPT_INT, H(mcp_max_response), "4194304", "largest MCP response body, bytes", "BYTES" },
     { 0 },
 };
 #undef H
@@ -125,7 +130,13 @@ static void h_metrics(struct al_req *r, void *ud)
         "# TYPE airlock_hub_store_commits_total counter\nairlock_hub_store_commits_total %llu\n"
         "# TYPE airlock_hub_tunnel_verifications_total counter\n"
         "airlock_hub_tunnel_verifications_total{result=\"ok\"} %llu\n"
-        "airlock_hub_tunnel_verifications_total{result=\"rejected\"} %llu\n",
+        "airlock_hub_tunnel_verifications_total{result=\"rejected\"} %llu\n"
+        "# TYPE airlock_hub_mcp_calls_total counter\n"
+        "airlock_hub_mcp_calls_total{result=\"ok\"} %llu\n"
+        "airlock_hub_mcp_calls_total{result=\"tool_error\"} %llu\n"
+        "airlock_hub_mcp_calls_total{result=\"failed\"} %llu\n"
+        "# TYPE airlock_hub_mcp_sessions_initialized_total counter\n"
+        "airlock_hub_mcp_sessions_initialized_total %llu\n",
         (unsigned long long) al_http_server_requests(h->http),
         (unsigned long long) al_http_server_open_requests(h->http), (unsigned long long) h->m.polls,
         (unsigned long long) h->m.polls_empty, (unsigned long long) h->m.polls_woken, h->nwaiters,
@@ -134,7 +145,9 @@ static void h_metrics(struct al_req *r, void *ud)
         (unsigned long long) h->m.leases_expired, (unsigned long long) h->m.events_appended, h->nsubs,
         (unsigned long long) h->m.sse_frames, (unsigned long long) h->m.sse_dropped,
         (unsigned long long) h->m.auth_failures, (unsigned long long) h->m.passes,
-        (unsigned long long) h->m.tunnel_verify_ok, (unsigned long long) h->m.tunnel_verify_rejected);
+        (unsigned long long) h->m.tunnel_verify_ok, (unsigned long long) h->m.tunnel_verify_rejected,
+        (unsigned long long) h->m.mcp_calls_ok, (unsigned long long) h->m.mcp_calls_tool_error,
+        (unsigned long long) h->m.mcp_calls_failed, (unsigned long long) h->m.mcp_sessions_initialized);
     al_reply_text(r, 200, "text/plain; version=0.0.4", text);
 }
 
@@ -241,6 +254,21 @@ static bool tunnel_domain_ok(const char *d)
     return true;
 }
 
+/* HOST:PORT for CURLOPT_CONNECT_TO: a name or IPv4 address, or an IPv6
+ * address in brackets, then a port 1-65535; nothing curl could read as a
+ * second entry. */
+static bool relay_addr_ok(const char *a)
+{
+    const char *colon = strrchr(a, ':');
+    int64_t port;
+    if (!colon || colon == a || al_parse_i64(colon + 1, 1, 65535, &port) < 0)
+        return false;
+    size_t n = (size_t) (colon - a);
+    if (a[0] == '[')
+        return n > 2 && a[n - 1] == ']' && strspn(a + 1, "0123456789abcdefABCDEF:.") == n - 2;
+    return strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct hub *h = arg;
@@ -310,6 +338,18 @@ int hub_main(int argc, char **argv)
         fprintf(stderr, "airlock: --tunnel-domain: expected a lowercase DNS name such as tunnels.example.com\n");
         goto out;
     }
+    if (h.cfg.tunnel_relay && !relay_addr_ok(h.cfg.tunnel_relay)) {
+        fprintf(stderr, "airlock: --tunnel-relay: expected HOST:PORT (an IPv6 address in brackets)\n");
+        goto out;
+    }
+    if (h.cfg.mcp_timeout_us < 1000000 || h.cfg.mcp_timeout_us > 3600000000) {
+        fprintf(stderr, "airlock: --mcp-timeout: must be between 1s and 1h\n");
+        goto out;
+    }
+    if (h.cfg.mcp_max_response < 4096 || h.cfg.mcp_max_response > (64 << 20)) {
+        fprintf(stderr, "airlock: --mcp-max-response: must be between 4096 and 67108864\n");
+        goto out;
+    }
     al_log_setup("hub", lvl, 2);
     raise_nofile();
     /* The store holds session histories and credential digests: files the
@@ -354,9 +394,13 @@ int hub_main(int argc, char **argv)
     hub_tx_init(&h);
     work_restart_grace(&h);
     work_tick(&h);
+    if (mcp_client_init(&h) < 0) {
+        al_log(AL_ERROR, "hub.mcp_client_init");
+        goto out;
+    }
     loop_start(&h);
     al_log(AL_INFO, "hub.listening", AL_STR("url", h.url), AL_STR("data_dir", h.cfg.data_dir),
-           AL_STR("tunnel_domain", h.cfg.tunnel_domain),
+           AL_STR("tunnel_domain", h.cfg.tunnel_domain), AL_STR("tunnel_relay", h.cfg.tunnel_relay),
            AL_I64("schema_version", al_store_schema_version(h.store)));
     al_ready_notify((int) h.cfg.ready_fd, h.url);
 
@@ -364,6 +408,7 @@ int hub_main(int argc, char **argv)
     rc = 0;
     al_log(AL_INFO, "hub.stopped");
 out:
+    mcp_client_done(&h);
     hub_tx_done(&h);
     loop_stop(&h);
     work_poll_waiters_free(&h);

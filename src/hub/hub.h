@@ -32,7 +32,13 @@ struct hub_config {
     int64_t max_poll_waiters; /* parked long-polls */
     int64_t max_streams;      /* open SSE streams */
     char *tunnel_domain;      /* tunnel hostnames are <16 hex>.<this> */
+    char *tunnel_relay;       /* HOST:PORT of the relay's client listener, for MCP servers in tunnels */
+    char *mcp_cacert;         /* CA bundle for https MCP servers outside tunnels; NULL = system store */
+    int64_t mcp_timeout_us;   /* one MCP tool call, all its requests */
+    int64_t mcp_max_response; /* one MCP response body, bytes */
 };
+
+#define AL_HUB_VERSION "0.1.0"   /* clientInfo.version of the hub's MCP client */
 
 /* Who made a request. Credentials are looked up by the SHA-256 of their
  * value, never stored or logged in clear. */
@@ -48,11 +54,13 @@ struct principal {
 struct poll_waiter;
 struct stream_sub;
 struct agent_loop;
+struct mcp_client;
 
 struct hub_metrics {
     uint64_t polls, polls_empty, polls_woken, acks, heartbeats, heartbeat_412, stops;
     uint64_t events_appended, sse_frames, sse_dropped, leases_expired, auth_failures, passes;
     uint64_t tunnel_verify_ok, tunnel_verify_rejected;
+    uint64_t mcp_calls_ok, mcp_calls_tool_error, mcp_calls_failed, mcp_sessions_initialized;
 };
 
 struct hub {
@@ -72,6 +80,7 @@ struct hub {
     struct event *reap_ev;        /* frees ended streams on the next loop pass */
     size_t nsubs;
     struct agent_loop *loop;
+    struct mcp_client *mcp;       /* mcp_client.c */
     json_t *pending;              /* [[session_id, event], ...] appended, not yet published */
     struct event *pass_ev;        /* ends the loop pass's transaction (tx.c) */
     bool pass_open;
@@ -252,4 +261,10 @@ json_t *session_load(struct hub *h, const char *session_id);   /* NULL if absent
 /* Called after a committed append of a user-side event; schedules a turn. */
 void loop_notify(struct hub *h, const char *session_id);
 void loop_start(struct hub *h);       /* resumes running sessions after restart */
+/* The outcome of an MCP call the loop started (mcp_client.c): appends the
+ * agent.mcp_tool_result (content stolen), and a session.error of
+ * error_type when it is not NULL, if call_id is still the open call of the
+ * session's current turn; otherwise drops it. Then steps the session. */
+void loop_mcp_resolve(struct hub *h, const char *session_id, const char *call_id, json_t *content, bool is_error,
+                      const char *error_type, const char *msg);
 void loop_stop(struct hub *h);

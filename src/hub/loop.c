@@ -11,6 +11,7 @@
 #include "../lib/base/log.h"
 #include "../lib/base/util.h"
 #include "hub.h"
+#include "mcp_client.h"
 #include "model.h"
 
 #define STEP_MAX_ACTIONS 64   /* then yield to the loop and continue next tick */
@@ -40,7 +41,7 @@ struct turn_state {
     bool ended;               /* an end_turn idle was emitted */
     bool interrupted;
     bool running;             /* last status event is status_running */
-    json_t *open_call;        /* newest agent.tool_use without a result (borrowed) */
+    json_t *open_call;        /* newest agent.tool_use or agent.mcp_tool_use without a result (borrowed) */
     json_t *confirmation;     /* its user.tool_confirmation, if any (borrowed) */
     bool waiting_announced;   /* a requires_action idle was emitted after the call */
 };
@@ -48,6 +49,8 @@ struct turn_state {
 static bool answers(json_t *ev, const char *call_id)
 {
     const char *t = type_of(ev);
+    if (!strcmp(t, "agent.mcp_tool_result"))
+        return !strcmp(json_string_value(json_object_get(ev, "mcp_tool_use_id")) ?: "", call_id);
     return (!strcmp(t, "user.tool_result") || !strcmp(t, "agent.tool_result")) &&
            !strcmp(json_string_value(json_object_get(ev, "tool_use_id")) ?: "", call_id);
 }
@@ -71,7 +74,7 @@ static void analyse(json_t *turn, struct turn_state *st)
                 st->waiting_announced = true;
         } else if (!strcmp(t, "user.interrupt"))
             st->interrupted = true;
-        else if (!strcmp(t, "agent.tool_use")) {
+        else if (!strcmp(t, "agent.tool_use") || !strcmp(t, "agent.mcp_tool_use")) {
             st->open_call = ev;
             st->confirmation = NULL;
             st->waiting_announced = false;
@@ -146,6 +149,21 @@ static int resolve_call(struct hub *h, const char *sid, const char *call_id, con
                                     call_id, "content", "type", "text", "text", msg, "is_error", 1), NULL);
 }
 
+/* Appends the result of MCP call call_id (content stolen) and, for a
+ * failure to reach the server, a session.error of error_type (spec §5.5;
+ * retry_status terminal: the hub does not retry a tool call on its own). */
+static int append_mcp_result(struct hub *h, const char *sid, const char *call_id, json_t *content, bool is_error,
+                             const char *error_type, const char *msg)
+{
+    int e = append(h, sid, json_pack("{s:s, s:s, s:o, s:b}", "type", "agent.mcp_tool_result", "mcp_tool_use_id",
+                                     call_id, "content", content, "is_error", is_error), NULL);
+    if (e == 0 && error_type)
+        e = append(h, sid, json_pack("{s:s, s:{s:s, s:s, s:{s:s}}}", "type", "session.error", "error", "type",
+                                     error_type, "message", msg ? msg : "MCP call failed", "retry_status", "type",
+                                     "terminal"), NULL);
+    return e;
+}
+
 /* The tool-dispatch point: who runs a built-in tool call that may run. On a
  * self_hosted environment the session's worker does, and the turn waits for
  * its user.tool_result. Other environment types have no sandbox on this hub,
@@ -199,12 +217,22 @@ static int model_turn(struct hub *h, json_t *session, const struct model_provide
         e = append(h, sid, json_pack("{s:s, s:s, s:s, s:O, s:s, s:{s:s}, s:n}", "type", "agent.mcp_tool_use", "name",
                                      a.name, "mcp_server_name", a.server, "input", a.input, "evaluated_permission",
                                      "allow", "evaluation", "type", "always_allow", "session_thread_id"), &call);
-        if (e == 0) {
-            _cleanup_free_ char *msg = al_xasprintf("MCP server \"%s\" is not reachable from this hub", a.server);
-            e = append(h, sid, json_pack("{s:s, s:O, s:[{s:s, s:s}], s:b}", "type", "agent.mcp_tool_result",
-                                         "mcp_tool_use_id", json_object_get(call, "id"), "content", "type", "text",
-                                         "text", msg, "is_error", 1), NULL);
-        }
+        if (e < 0)
+            break;
+        /* The call goes out once this step's pass has committed (curl_ev
+         * connects from a later loop pass); its result arrives through
+         * loop_mcp_resolve. One that cannot start is resolved here. */
+        _cleanup_free_ char *msg = NULL;
+        const char *error_type = NULL;
+        const char *call_id = json_string_value(json_object_get(call, "id"));
+        int d = mcp_call_start(h, session, call_id, a.server, a.name, a.input, &msg, &error_type);
+        if (d < 0)
+            e = d;
+        else if (d == 0)
+            more = 0;
+        else
+            e = append_mcp_result(h, sid, call_id, json_pack("[{s:s, s:s}]", "type", "text", "text", msg), true,
+                                  error_type, msg);
         break;
     }
     case MODEL_TOOL_USE: {
@@ -269,6 +297,22 @@ static int step_once(struct hub *h, const char *sid)
     json_t *agent = json_object_get(s, "agent");
     if (st.interrupted) {
         ret = emit_idle(h, sid, json_pack("{s:s}", "type", "end_turn"));
+        goto out;
+    }
+    if (st.open_call && !strcmp(type_of(st.open_call), "agent.mcp_tool_use")) {
+        const char *call_id = json_string_value(json_object_get(st.open_call, "id"));
+        if (!st.running && (ret = emit_running(h, sid)) < 0)
+            goto out;
+        if (mcp_call_in_flight(h, call_id))
+            goto out;   /* its result wakes the session */
+        /* Open, yet no call in this process: the hub stopped while it was
+         * in flight. It may or may not have reached the server; calling it
+         * again could run the tool twice, so it is resolved as failed. */
+        al_log(AL_INFO, "loop.mcp_interrupted", AL_STR("session", sid), AL_STR("call", call_id));
+        ret = append_mcp_result(h, sid, call_id,
+                                json_pack("[{s:s, s:s}]", "type", "text", "text", "interrupted by a hub restart"),
+                                true, NULL, NULL);
+        ret = ret < 0 ? ret : 1;
         goto out;
     }
     if (st.open_call) {
@@ -339,6 +383,41 @@ static void step(struct hub *h, const char *sid)
     json_object_set_new(h->loop->due, sid, json_true());
     struct timeval zero = { 0, 0 };
     evtimer_add(h->loop->later, &zero);
+}
+
+void loop_mcp_resolve(struct hub *h, const char *sid, const char *call_id, json_t *content, bool is_error,
+                      const char *error_type, const char *msg)
+{
+    json_t *s = NULL, *turn = json_array();
+    struct turn_state st;
+    const char *drop = NULL;
+
+    int e = hub_tx_begin(h);
+    if (e < 0)
+        goto out;
+    s = session_load(h, sid);
+    if (!s || json_is_string(json_object_get(s, "archived_at")) ||
+        !strcmp(json_string_value(json_object_get(s, "status")) ?: "", "terminated"))
+        drop = "session_gone";
+    else if ((e = al_store_event_turn(h->store, sid, turn)) == 0) {
+        analyse(turn, &st);
+        if (st.ended || !st.open_call || strcmp(json_string_value(json_object_get(st.open_call, "id")) ?: "", call_id))
+            drop = "not_the_open_call";   /* interrupted, or a new turn began */
+        else
+            e = append_mcp_result(h, sid, call_id, TAKE_PTR(content), is_error, error_type, msg);
+    }
+    e = hub_tx_end(h, e);
+out:
+    if (e < 0)
+        al_log(AL_ERROR, "loop.mcp_result_failed", AL_STR("session", sid), AL_STR("call", call_id), AL_ERR(e));
+    else if (drop)
+        al_log(AL_INFO, "loop.mcp_result_dropped", AL_STR("session", sid), AL_STR("call", call_id),
+               AL_STR("why", drop));
+    else
+        loop_notify(h, sid);
+    json_decref(content);
+    json_decref(turn);
+    json_decref(s);
 }
 
 static void on_due(evutil_socket_t fd, short what, void *arg)

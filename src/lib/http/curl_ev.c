@@ -49,6 +49,8 @@ struct al_curl_xfer {
     al_sse_event_cb on_event;
     void (*on_open)(long status, void *ud);
     void (*on_header)(const char *line, size_t len, void *ud);
+    int (*on_body)(const char *p, size_t n, void *ud);
+    struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO, one entry */
     bool opened;
     al_curl_sse_done_cb sse_done;
     struct al_sse_reader reader;
@@ -90,6 +92,7 @@ static void xfer_free(struct al_curl_xfer *x)
     if (x->easy)
         curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->hdr);
+    curl_slist_free_all(x->connect_to);
     al_buf_clear(&x->body);
     if (x->is_sse)
         al_sse_reader_done(&x->reader);
@@ -361,6 +364,16 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
+    if (x->on_body) {
+        int r = x->on_body(p, n, x->ud);
+        if (x->state != XFER_RUNNING)
+            return 0;                   /* cancelled from on_body */
+        if (r < 0) {
+            x->err = r;
+            return 0;
+        }
+        return n;
+    }
     if (al_buf_append(&x->body, p, n) < 0) {
         x->err = -EMSGSIZE;
         return 0;
@@ -473,6 +486,18 @@ static int setopt_all(struct al_curl_xfer *x, const struct al_curl_req_opts *o)
     bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_PRIVATE, (char *) x);
     if (o->cainfo)
         bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_CAINFO, o->cainfo);
+    if (o->ca_pem) {
+        struct curl_blob blob = { .data = (void *) o->ca_pem, .len = o->ca_pem_len, .flags = CURL_BLOB_COPY };
+        bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+        bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+        bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    }
+    if (o->connect_to) {
+        x->connect_to = slist_add(NULL, o->connect_to);
+        bad |= CURLE_OK != curl_easy_setopt(h, CURLOPT_CONNECT_TO, x->connect_to);
+    }
+    if (o->on_body && !x->is_sse)
+        x->on_body = o->on_body;
     if ((x->is_sse && o->on_open) || o->on_header) {
         x->on_open = x->is_sse ? o->on_open : NULL;
         x->on_header = o->on_header;
@@ -499,7 +524,8 @@ static int xfer_start(struct al_curl *c, const struct al_curl_req_opts *o, bool 
     struct al_curl_xfer *x;
     int r;
 
-    if (!c || !o || !o->url || (o->method && (!*o->method || has_crlf(o->method))))
+    if (!c || !o || !o->url || (o->method && (!*o->method || has_crlf(o->method))) || has_crlf(o->connect_to) ||
+        (o->ca_pem && !o->ca_pem_len))
         return -EINVAL;
     if (c->closing)
         return -ESHUTDOWN;

@@ -42,6 +42,19 @@ struct al_curl_req_opts {
      * its CR LF; the status line included), from the loop, before the body.
      * Lines of an interim (1xx) response are delivered too. */
     void (*on_header)(const char *line, size_t len, void *ud);
+    /* Optional, al_curl_request only: each chunk of the response body goes
+     * here, from the loop, instead of into the buffer done receives (done
+     * then gets an empty body). A negative return stops the transfer and
+     * becomes done's err. max_response still caps a declared length. */
+    int (*on_body)(const char *p, size_t n, void *ud);
+    /* Optional: dial this "HOST:PORT:CONNECT-HOST:CONNECT-PORT" instead of
+     * the URL's address (CURLOPT_CONNECT_TO); the URL's host stays the TLS
+     * SNI, the verified name and the Host header. */
+    const char *connect_to;
+    /* Optional: verify the server against exactly these PEM CA certificates
+     * (copied): no CA file, CA directory or system store is consulted. */
+    const void *ca_pem;
+    size_t ca_pem_len;
 };
 
 /* Completion of al_curl_request. err is 0 when a response arrived, whatever
