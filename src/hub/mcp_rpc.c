@@ -52,6 +52,8 @@ int mcp_rpc_pick(const char *buf, size_t len, int64_t id, json_t **ret)
 static char *describe(const char *prefix, const char *text)
 {
     size_t n = strnlen(text, MCP_ERROR_TEXT_MAX), fixed_len;
+    while (n > 0 && ((unsigned char) text[n] & 0xc0) == 0x80)
+        n--;   /* cut before a continuation byte, not inside a character */
     _cleanup_free_ char *fixed = al_utf8_repair(text, n, &fixed_len);
     for (size_t i = 0; i < fixed_len; i++)
         if ((unsigned char) fixed[i] < 0x20)
