@@ -39,6 +39,31 @@ const s = http.createServer(async (req, res) => {
     res.write('data: first\\n\\n');
     return;
   }
+  if (req.url === '/down') {
+    /* 128 MiB as fast as the gateway takes it; "WRITTEN n" each time it pushes back. */
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(1 << 20, 0x61);
+    let written = 0;
+    for (let i = 0; i < 128; i++) {
+      written += chunk.length;
+      if (!res.write(chunk)) {
+        console.log('WRITTEN ' + written);
+        await new Promise((r) => res.once('drain', r));
+      }
+    }
+    res.end();
+    return;
+  }
+  if (req.url === '/up') {
+    /* Reads nothing until the test says so on stdin. */
+    req.pause();
+    await ack();
+    let n = 0;
+    req.on('data', (c) => { n += c.length; });
+    req.on('end', () => res.end(String(n)));
+    req.resume();
+    return;
+  }
   for await (const c of req) chunks.push(c);
   const body = Buffer.concat(chunks);
   if (req.url === '/sse') {
@@ -271,5 +296,78 @@ test('gateway direct: SIGHUP reloads the inner certificate for new connections',
   assert.notEqual(after, before);
   const r = await request(gw, ca, { body: '{}' });
   assert.equal(r.status, 200);
+  await gw.stop();
+});
+
+// The last "WRITTEN n" / progress value once it has stopped growing for
+// quietMs (bounded by deadlineMs): how far a sender got before backpressure.
+async function stalledAt(read, quietMs = 400, deadlineMs = 20000) {
+  const t0 = Date.now();
+  let last = -1, since = Date.now();
+  for (;;) {
+    const v = read();
+    if (v !== last) { last = v; since = Date.now(); }
+    if (Date.now() - since >= quietMs && last > 0) return last;
+    if (Date.now() - t0 > deadlineMs) throw new Error(`still moving after ${deadlineMs} ms (at ${last})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('gateway direct: a paused client stops the upstream, a paused upstream stops the client (bounded buffering)', async (t) => {
+  const { ca, gw, up } = await setup(t);
+  const { host, port } = split(gw.ready);
+  const TOTAL = 128 << 20, BOUND = 48 << 20;
+
+  /* upstream -> client */
+  let res;
+  await new Promise((resolve, reject) => {
+    const req = https.request({ host, port, servername: 'docs.gw.test', ca, path: '/down', method: 'GET', agent: false }, (r) => {
+      res = r;
+      r.pause();
+      resolve();
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const lastWritten = () => {
+    const m = [...up.logs().matchAll(/WRITTEN (\d+)/g)];
+    return m.length ? Number(m[m.length - 1][1]) : 0;
+  };
+  const stalled = await stalledAt(lastWritten);
+  t.diagnostic(`upstream stalled after ${stalled} bytes`);
+  assert.ok(stalled < BOUND, `the upstream got ${stalled} bytes out to a paused client`);
+  const got = await new Promise((resolve, reject) => {
+    let n = 0;
+    res.on('data', (d) => { n += d.length; });
+    res.on('end', () => resolve(n));
+    res.on('error', reject);
+    res.resume();
+  });
+  assert.equal(got, TOTAL);
+
+  /* client -> upstream */
+  let sent = 0;
+  const reply = new Promise((resolve, reject) => {
+    const req = https.request({ host, port, servername: 'docs.gw.test', ca, path: '/up', method: 'POST', agent: false,
+      headers: { 'content-length': String(TOTAL) } }, (r) => {
+      let b = '';
+      r.on('data', (d) => { b += d; });
+      r.on('end', () => resolve(b));
+    });
+    req.on('error', reject);
+    const chunk = Buffer.alloc(1 << 20, 0x62);
+    (async () => {
+      for (let i = 0; i < 128; i++) {
+        sent += chunk.length;
+        if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
+      }
+      req.end();
+    })();
+  });
+  const sentStalled = await stalledAt(() => sent);
+  t.diagnostic(`client stalled after ${sentStalled} bytes`);
+  assert.ok(sentStalled < BOUND, `the client got ${sentStalled} bytes into a paused upstream`);
+  up.proc.stdin.write('resume\n');
+  assert.equal(await reply, String(TOTAL));
   await gw.stop();
 });
