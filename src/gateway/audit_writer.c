@@ -164,7 +164,8 @@ int gw_audit_new(const char *path, const char *key_file, const char *key_id,
     } else {
         al_random(a->key, 32);
         a->keylen = 32;
-        al_log(AL_WARN, "audit.key_random", AL_STR("detail", "no --audit-key-file: argument digests are not comparable across restarts"));
+        if (path)
+            al_log(AL_WARN, "audit.key_random", AL_STR("detail", "no --audit-key-file: argument digests are not comparable across restarts"));
     }
     if (!path) {
         a->fd = -1;

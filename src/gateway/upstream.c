@@ -21,6 +21,7 @@
 #include "stream_internal.h"
 
 #define IO_CHUNK (16 * 1024)
+#define CONNECT_TIMEOUT_S 10
 
 /* Outlives the stream if the lookup is still running; the callback frees it. */
 struct gw_resolve {
@@ -68,6 +69,7 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
         (void) setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        (void) bufferevent_set_timeouts(bev, NULL, NULL);
         s->state = GW_S_OPEN;
         al_log(AL_DEBUG, "stream.upstream_connected", AL_U64("stream", s->id));
         if (s->client_eof)
@@ -84,6 +86,10 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
             gw_stream_finish(s, false);
         else
             s->up_shut = true;   /* finish once the rest has been sent */
+        return;
+    }
+    if ((what & BEV_EVENT_TIMEOUT) && s->state == GW_S_CONNECTING) {
+        gw_stream_upstream_failed(s, GW_UPERR_CONNECT, "timeout");
         return;
     }
     if (what & BEV_EVENT_ERROR) {
@@ -152,6 +158,9 @@ void gw_upstream_start(struct gw_stream *s)
     }
     bufferevent_setcb(s->up, up_read, up_write, up_event, s);
     bufferevent_setwatermark(s->up, EV_WRITE, GW_UP_OUT_LOW, 0);
+    /* Bounds the connect (a black-holed upstream); cleared once connected. */
+    struct timeval ct = { CONNECT_TIMEOUT_S, 0 };
+    (void) bufferevent_set_timeouts(s->up, NULL, &ct);
     bufferevent_enable(s->up, EV_READ | EV_WRITE);
     (void) snprintf(port, sizeof(port), "%u", s->route->port);
     struct gw_resolve *rv = al_xcalloc(1, sizeof(*rv));

@@ -371,3 +371,13 @@ test('gateway direct: a paused client stops the upstream, a paused upstream stop
   assert.equal(await reply, String(TOTAL));
   await gw.stop();
 });
+
+test('gateway direct: an upstream that refuses the connection gets 502, other routes unaffected', async (t) => {
+  const { ca, gw } = await setup(t, ['--route', 'dead=http://127.0.0.1:1']);
+  const r = await request(gw, ca, { servername: 'dead.gw.test', body: '{}', headers: { host: 'dead.gw.test' } });
+  assert.equal(r.status, 502);
+  assert.equal(JSON.parse(r.body.toString()).error.reason, 'connect');
+  const ok = await request(gw, ca, { body: '{}' });
+  assert.equal(ok.status, 200);
+  await gw.stop();
+});
