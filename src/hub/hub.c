@@ -316,7 +316,8 @@ int hub_main(int argc, char **argv)
     if (res.help) {
         al_opts_help(hub_opts, "airlock hub [OPTIONS]",
                      "Run the control plane: environments, agents, sessions and their events, the work queue,\n"
-                     "skills, tunnels, and the agent loop, on an embedded SQLite store.");
+                     "skills, tunnels, and the agent loop, on an embedded SQLite store. The agent loop calls the\n"
+                     "agents' MCP servers itself: directly, or through --tunnel-relay for servers under --tunnel-domain.");
         free(res.args);
         al_opts_free(hub_opts, &h.cfg);
         return 0;

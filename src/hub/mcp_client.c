@@ -250,10 +250,14 @@ static int call_send(struct mcp_call *k, const char *method, json_t *params, boo
         json_object_set_new(msg, "params", params);
     _cleanup_free_ char *text = json_dumps(msg, JSON_COMPACT);
     json_decref(msg);
-    if (k->conn->session_id)
-        headers[nh++] = sid_hdr = al_xasprintf("Mcp-Session-Id: %s", k->conn->session_id);
-    if (k->conn->version)
-        headers[nh++] = ver_hdr = al_xasprintf("MCP-Protocol-Version: %s", k->conn->version);
+    if (k->conn->session_id) {
+        sid_hdr = al_xasprintf("Mcp-Session-Id: %s", k->conn->session_id);
+        headers[nh++] = sid_hdr;
+    }
+    if (k->conn->version) {
+        ver_hdr = al_xasprintf("MCP-Protocol-Version: %s", k->conn->version);
+        headers[nh++] = ver_hdr;
+    }
     response_reset(k);
     k->body.max = (size_t) h->cfg.mcp_max_response;
     struct al_curl_req_opts o = {

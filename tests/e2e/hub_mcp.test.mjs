@@ -375,3 +375,28 @@ test('a hub restarted while an MCP call is in flight resolves it as interrupted 
   function results(h) { return h.filter((e) => e.type === 'agent.mcp_tool_result'); }
   function summary(h) { return h.filter((e) => e.type === 'agent.message').at(-1).content[0].text; }
 });
+
+test('--mcp-timeout bounds a call to a server that never answers; the turn goes on', async () => {
+  const mini = await miniMcp({ mode: 'json' });
+  const hub = await startHub({ args: ['--mcp-timeout', '1s'] });
+  try {
+    const env = await hubSetup(hub, { agent: { mcp_servers: [{ type: 'url', name: 'mini', url: `${mini.url}/mcp` }] } });
+    const t0 = Date.now();
+    const s = await env.client.beta.sessions.create({
+      agent: env.agent.id, environment_id: env.environment.id, initial_events: text('mcp mini hang {}\nmcp mini echo {"x":1}'),
+    });
+    const h = await turnEnded(hub, s.id);
+    const rs = h.filter((e) => e.type === 'agent.mcp_tool_result');
+    assert.equal(rs.length, 2);
+    assert.equal(rs[0].is_error, true);
+    assert.match(rs[0].content[0].text, /timed out/);
+    assert.ok(Date.now() - t0 >= 1000, 'not before the timeout');
+    assert.equal(h.find((e) => e.type === 'session.error')?.error.type, 'mcp_connection_failed_error');
+    assert.equal(rs[1].is_error, false, 'the next call initializes afresh and succeeds');
+    assert.equal(rs[1].content[0].text, 'mini:{"x":1}');
+  } finally {
+    await hub.stop();
+    hub.cleanup();
+    await mini.close();
+  }
+});
