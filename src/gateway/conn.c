@@ -441,7 +441,7 @@ void gw_slot_start(struct gw_slot *s)
     struct gateway *gw = s->gw;
     size_t nrelays = 0;
 
-    if (gw->stopping || s->cur)
+    if (gw->stopping || s->cur || !gw->cfg.relay || !gw->cfg.relay[0])
         return;
     if (!s->retry_ev)
         s->retry_ev = evtimer_new(gw->base, on_retry, s);
@@ -526,6 +526,7 @@ uint64_t gw_conns_bytes(const struct gateway *gw, bool in)
 
 void gw_conns_free_all(struct gateway *gw)
 {
+    /* conn_free() unlinks the head before it frees it. */
     while (gw->conns)
-        conn_free(gw->conns);
+        conn_free(gw->conns);   /* NOLINT(clang-analyzer-unix.Malloc) */
 }

@@ -160,22 +160,25 @@ const struct al_h2_cbs relay_stream_cbs = {
 
 /* ---- client side ---- */
 
-static void client_pump(struct relay_client *c)
+/* Moves the client's input onto the stream. Returns -EPIPE when c was
+ * freed (the stream refused more bytes), else 0. */
+static int client_pump(struct relay_client *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t n = evbuffer_get_length(in);
 
     if (!c->st || n == 0)
-        return;
+        return 0;
     c->r->m.bytes_to_gw += n;
     if (al_h2_stream_write_evbuffer(c->st, in) < 0) {
         client_free(c);
-        return;
+        return -EPIPE;
     }
     if (al_h2_stream_queued(c->st) >= AL_H2_STREAM_QUEUE_HI && !c->paused) {
         c->paused = true;
         bufferevent_disable(c->bev, EV_READ);
     }
+    return 0;
 }
 
 static void count_alpn(struct relay *r, const struct relay_hello *h)
@@ -240,7 +243,7 @@ static void client_route(struct relay_client *c, const struct relay_hello *h)
     c->credit = evbuffer_add_cb(bufferevent_get_output(c->bev), on_credit, c);
     al_log(AL_DEBUG, "client.routed", AL_U64("client", c->id), AL_STR("tunnel", t->id), AL_U64("gw", g->id),
            AL_I64("stream", al_h2_stream_id(c->st)));
-    client_pump(c);                      /* replay the ClientHello verbatim */
+    (void) client_pump(c);               /* replay the ClientHello verbatim */
 }
 
 static void client_on_hello(struct relay_client *c)
@@ -273,7 +276,7 @@ static void cl_on_read(struct bufferevent *bev, void *arg)
     if (c->state == RC_HELLO)
         client_on_hello(c);
     else if (c->state == RC_OPEN)
-        client_pump(c);
+        (void) client_pump(c);
 }
 
 static void cl_on_write(struct bufferevent *bev, void *arg)
@@ -294,7 +297,8 @@ static void cl_on_event(struct bufferevent *bev, short what, void *arg)
     struct relay_client *c = arg;
 
     if ((what & BEV_EVENT_EOF) && c->state == RC_OPEN) {
-        client_pump(c);
+        if (client_pump(c) < 0)
+            return;
         if (c->st)
             al_h2_stream_end(c->st);     /* half-close toward the gateway */
         return;

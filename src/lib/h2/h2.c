@@ -117,7 +117,7 @@ static struct al_h2_stream *stream_new(struct al_h2_conn *c, void *ud)
     return st;
 }
 
-static void stream_unlink_free(struct al_h2_stream *st)
+static void stream_unlink(struct al_h2_stream *st)
 {
     struct al_h2_conn *c = st->conn;
     if (st->prev)
@@ -126,10 +126,21 @@ static void stream_unlink_free(struct al_h2_stream *st)
         c->streams = st->next;
     if (st->next)
         st->next->prev = st->prev;
+    st->prev = st->next = NULL;
     c->nstreams--;
+}
+
+static void stream_free(struct al_h2_stream *st)
+{
     if (st->out)
         evbuffer_free(st->out);
     free(st);
+}
+
+static void stream_unlink_free(struct al_h2_stream *st)
+{
+    stream_unlink(st);
+    stream_free(st);
 }
 
 static ssize_t data_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
@@ -340,6 +351,26 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         conn_fail(c, (what & BEV_EVENT_TIMEOUT) ? -ETIMEDOUT : -ECONNRESET);
 }
 
+/* on_close for every open stream (CANCEL), each freed after its callback.
+ * The callbacks never free streams themselves: only this module does. */
+static void close_all_streams(struct al_h2_conn *c)
+{
+    struct al_h2_stream *st;
+
+    while ((st = c->streams) != NULL) {
+        c->streams = st->next;
+        if (c->streams)
+            c->streams->prev = NULL;
+        st->next = NULL;
+        c->nstreams--;
+        if (c->ng)
+            nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
+        if (st->ud && c->cbs->on_close)
+            c->cbs->on_close(st, AL_H2_CANCEL, st->ud);
+        stream_free(st);
+    }
+}
+
 static void on_close_ev(evutil_socket_t fd, short what, void *arg)
 {
     struct al_h2_conn *c = arg;
@@ -347,14 +378,7 @@ static void on_close_ev(evutil_socket_t fd, short what, void *arg)
     if (c->notified)
         return;
     c->notified = true;
-    /* Streams end before the connection is reported. */
-    while (c->streams) {
-        struct al_h2_stream *st = c->streams;
-        nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
-        if (st->ud && c->cbs->on_close)
-            c->cbs->on_close(st, AL_H2_CANCEL, st->ud);
-        stream_unlink_free(st);
-    }
+    close_all_streams(c);     /* streams end before the connection is reported */
     if (c->cbs->on_conn_close)
         c->cbs->on_conn_close(c, c->close_err, c->ud);
 }
@@ -516,14 +540,7 @@ struct al_h2_conn *al_h2_conn_free(struct al_h2_conn *c)
         return NULL;
     if (!c->notified) {
         c->notified = true;
-        while (c->streams) {
-            struct al_h2_stream *st = c->streams;
-            if (c->ng)
-                nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
-            if (st->ud && c->cbs->on_close)
-                c->cbs->on_close(st, AL_H2_CANCEL, st->ud);
-            stream_unlink_free(st);
-        }
+        close_all_streams(c);
     }
     if (c->flush_ev)
         event_free(c->flush_ev);
