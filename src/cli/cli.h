@@ -8,6 +8,7 @@
 
 int cmd_hub(int argc, char **argv);
 int cmd_up(int argc, char **argv);
+int cmd_mcp_demo_server(int argc, char **argv);   /* internal: up's private MCP server (mcp_demo.c) */
 int cmd_env(int argc, char **argv);       /* env create|list|get|archive|delete, env key create|list|revoke */
 int cmd_agent(int argc, char **argv);     /* agent create|list|get */
 int cmd_session(int argc, char **argv);   /* session create|list|get|send|tail */

@@ -20,6 +20,7 @@ static const struct command commands[] = {
     { "hub", cmd_hub, "run the control plane (API, work queue, sessions, agent loop) on SQLite" },
     { "worker", al_worker_main, "serve sessions' tool calls from an environment's work queue (also: worker run)" },
     { "sandbox-runner", al_runner_main, "internal: the per-session tool runner the worker starts" },
+    { "mcp-demo-server", cmd_mcp_demo_server, "internal: the small private MCP server `airlock up` runs" },
     { "up", cmd_up, "start the embedded default: a hub and a worker under ./var, and a demo session" },
     { "env", cmd_env, "environments and environment keys: create, list, get, archive, delete, key ..." },
     { "agent", cmd_agent, "agents: create, list, get" },
