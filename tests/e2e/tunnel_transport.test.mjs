@@ -11,7 +11,8 @@ import { spawn } from 'node:child_process';
 import tls from 'node:tls';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, startHub, tempDir } from './lib/hub.mjs';
+import net from 'node:net';
+import { BIN, http as hubHttp, startHub, tempDir } from './lib/hub.mjs';
 import { TUNNEL_DOMAIN, createTunnel, relayPki, startRelay, startGateway, startNodeUpstream } from './lib/tunnel.mjs';
 
 const UPSTREAM = `
@@ -156,3 +157,93 @@ function upgradeAnswer(addr, caFile, token) {
     s.on('error', reject);
   });
 }
+
+// A minimal HTTP CONNECT proxy that records the targets and auth it saw.
+function connectProxy() {
+  const seen = [];
+  const srv = net.createServer((c) => {
+    let head = Buffer.alloc(0);
+    const onData = (d) => {
+      head = Buffer.concat([head, d]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      c.off('data', onData);
+      const text = head.subarray(0, end).toString('latin1');
+      const m = /^CONNECT (\S+) HTTP\/1\.1/.exec(text);
+      const auth = /\r\nProxy-Authorization: Basic (\S+)/i.exec(text);
+      seen.push({ target: m?.[1], auth: auth ? Buffer.from(auth[1], 'base64').toString() : null });
+      const i = m ? m[1].lastIndexOf(':') : -1;
+      if (!m) { c.end('HTTP/1.1 400 Bad Request\r\n\r\n'); return; }
+      const up = net.connect(Number(m[1].slice(i + 1)), m[1].slice(0, i).replace(/^\[|\]$/g, ''), () => {
+        c.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        const rest = head.subarray(end + 4);
+        if (rest.length) up.write(rest);
+        c.pipe(up);
+        up.pipe(c);
+      });
+      up.on('error', () => c.destroy());
+      c.on('error', () => up.destroy());
+    };
+    c.on('data', onData);
+  });
+  return new Promise((r) => srv.listen(0, '127.0.0.1', () => r({ srv, seen, port: srv.address().port })));
+}
+
+test('tunnel transport: through an HTTPS_PROXY (CONNECT, Basic auth), NO_PROXY bypass, archive closes the tunnel', async (t) => {
+  const dir = tempDir('airlock-tr2-');
+  const hub = await startHub({ args: ['--tunnel-domain', TUNNEL_DOMAIN] });
+  const proxy = await connectProxy();
+  const daemons = [];
+  t.after(async () => {
+    for (const d of daemons.reverse()) await d.stop();
+    proxy.srv.close();
+    await hub.stop();
+    hub.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const setup = await createTunnel(hub, dir);
+  const pki = relayPki(dir);
+  const relay = await startRelay(hub, pki, { args: ['--admin-listen', '127.0.0.1:0', '--refresh', '300ms'] });
+  daemons.push(relay);
+  const upstream = await startNodeUpstream(UPSTREAM);
+  daemons.push({ stop: () => upstream.stop() });
+  const env = { HTTPS_PROXY: `http://us%40er:p%3Ass@127.0.0.1:${proxy.port}`, NO_PROXY: 'example.invalid' };
+  const gateway = await startGateway(relay, setup, pki.ca, {
+    routes: [`docs=${upstream.url}`], args: ['--connections', '1'], env,
+  });
+  daemons.push(gateway);
+  assert.equal(proxy.seen.length, 1, 'one connection, through the proxy');
+  assert.equal(proxy.seen[0].target, relay.gatewayAddr);
+  assert.equal(proxy.seen[0].auth, 'us@er:p:ss', 'Basic auth from the proxy URL, percent-decoded');
+  const ca = readFileSync(setup.operatorCa);
+  const sni = `docs.${setup.tunnel.hostname}`;
+  const r = await request(relay, sni, ca, { body: 'via proxy' });
+  assert.equal(r.status, 200);
+  assert.equal(JSON.parse(r.body).body, 'via proxy');
+
+  // NO_PROXY naming the relay host: a second gateway dials directly.
+  const direct = await startGateway(relay, setup, pki.ca, {
+    routes: [`docs=${upstream.url}`], args: ['--connections', '1'],
+    env: { HTTPS_PROXY: `http://127.0.0.1:${proxy.port}`, NO_PROXY: 'localhost,127.0.0.1' },
+  });
+  daemons.push(direct);
+  assert.equal(proxy.seen.length, 1, 'NO_PROXY bypassed the proxy');
+
+  // Archiving the tunnel: the relay's refresh closes its gateway connections,
+  // and a client of the tunnel's hostname is refused from then on.
+  const adminUrl = relay.logs().match(/"event":"relay.admin"[^\n]*"url":"([^"]+)"/)[1];
+  assert.equal(await metric(adminUrl, 'relay_tunnels_online'), 1);
+  assert.equal((await hubHttp(hub, 'POST', `/v1/tunnels/${setup.tunnel.id}/archive`)).status, 200);
+  for (let i = 0; i < 200 && (await metric(adminUrl, 'relay_tunnels_online')) !== 0; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.equal(await metric(adminUrl, 'relay_tunnels_online'), 0, 'the archived tunnel went offline at the relay');
+  const { host, port } = split(relay.clientAddr);
+  const err = await new Promise((resolve) => {
+    const s = tls.connect({ host, port, servername: sni, ca });
+    s.on('secureConnect', () => { s.destroy(); resolve(null); });
+    s.on('error', (e) => resolve(e));
+  });
+  assert.ok(err, 'a client of the archived tunnel is refused');
+  assert.match(relay.logs(), /"event":"tunnel.archived"/);
+});
