@@ -362,8 +362,9 @@ void gw_stream_pump_in(struct gw_stream *s)
         if (n == -EAGAIN)
             break;
         if (n == 0 || n == -EPROTO) {
-            /* close_notify, EOF, or garbage: the client sends nothing more. */
-            if (n == -EPROTO && al_inner_pending_in(s->tls) > 0) {
+            /* close_notify, or the transport's EOF without one: the client
+             * sends nothing more. A TLS error before the EOF: reset. */
+            if (n == -EPROTO && (!s->in_eof || al_inner_pending_in(s->tls) > 0)) {
                 gw_stream_finish(s, true);
                 return;
             }
@@ -456,6 +457,7 @@ void gw_stream_input_eof(struct gw_stream *s)
     if (s->state == GW_S_CLOSED || s->client_eof)
         return;
     al_inner_feed_eof(s->tls);
+    s->in_eof = true;
     if (s->state == GW_S_HANDSHAKE) {
         s->client_eof = true;
         gw_stream_pump_in(s);

@@ -218,7 +218,7 @@ struct gw_stream {
     struct event *reap, *timer;
     struct gw_h1 *h1;
     struct gw_audit_stream *audit;
-    bool client_eof, up_shut, replied, up_paused, in_paused;
+    bool client_eof, in_eof, up_shut, replied, up_paused, in_paused;
     char *client_ip;
 };
 

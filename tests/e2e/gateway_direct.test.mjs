@@ -381,3 +381,29 @@ test('gateway direct: an upstream that refuses the connection gets 502, other ro
   assert.equal(ok.status, 200);
   await gw.stop();
 });
+
+test('gateway direct: keep-alive: several requests on one connection, each audited', async (t) => {
+  const { ca, gw, auditLog } = await setup(t);
+  const { host, port } = split(gw.ready);
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const reused = [];
+  for (const id of [1, 2, 3]) {
+    const r = await new Promise((resolve, reject) => {
+      const req = https.request({ host, port, servername: 'docs.gw.test', ca, path: '/mcp', method: 'POST', agent,
+        headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: `tool${id}`, arguments: { i: id } } }));
+      reused.push(req);
+    });
+    assert.equal(r, 200);
+  }
+  assert.deepEqual(reused.map((r) => r.reusedSocket), [false, true, true]);
+  agent.destroy();
+  await gw.stop();
+  const lines = readFileSync(auditLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => [l.tool, l.rpc_id, l.stream]), [['tool1', '1', 1], ['tool2', '2', 1], ['tool3', '3', 1]]);
+});
