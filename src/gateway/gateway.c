@@ -275,7 +275,7 @@ static void gateway_done(struct gateway *gw)
     gw->admin = al_http_server_free(gw->admin);
     gw_ctx_free(gw->ctx);
     if (gw->dns)
-        evdns_base_free(gw->dns, 0);
+        evdns_base_free(gw->dns, 1);   /* fails what is pending: each dial frees itself */
     struct event *evs[] = { gw->sigterm, gw->sigint, gw->sighup, gw->token_ev, gw->stop_ev };
     for (size_t i = 0; i < AL_ELEMENTSOF(evs); i++)
         if (evs[i])

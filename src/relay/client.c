@@ -41,6 +41,7 @@ struct relay_client {
     struct evbuffer_cb_entry *credit;  /* output drain -> stream credit */
     struct al_h2_stream *st;
     bool paused, out_eof, shut_wr;
+    struct relay_client *next, *prev;  /* in relay->clients */
     char addr[56];
     char ip[48];
 };
@@ -71,6 +72,12 @@ static void client_free(struct relay_client *c)
     if (c->credit)
         evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->credit);
     bufferevent_free(c->bev);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        r->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     r->nclients--;
     free(c);
     relay_maybe_finish(r);
@@ -340,6 +347,10 @@ static void cl_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct so
     }
     r->nclients++;
     r->m.clients_accepted++;
+    c->next = r->clients;
+    if (r->clients)
+        r->clients->prev = c;
+    r->clients = c;
     pending_add(r, ip, +1);
     c->deadline = evtimer_new(r->base, cl_on_deadline, c);
     if (!c->deadline) {
@@ -372,6 +383,13 @@ int relay_client_listen(struct relay *r)
     relay_format_addr(&ss, buf, sizeof(buf));
     r->client_addr = al_xstrdup(buf);
     return 0;
+}
+
+void relay_clients_free_all(struct relay *r)
+{
+    /* client_free() unlinks the head before it frees it. */
+    while (r->clients)
+        client_free(r->clients);   /* NOLINT(clang-analyzer-unix.Malloc) */
 }
 
 void relay_client_stop_accepting(struct relay *r)

@@ -295,6 +295,7 @@ static int relay_start(struct relay *r)
 static void relay_done(struct relay *r)
 {
     relay_gw_close_all(r);
+    relay_clients_free_all(r);
     r->draining = false;
     if (r->client_l)
         evconnlistener_free(r->client_l);

@@ -22,6 +22,7 @@ struct al_h2_conn;
 struct al_h2_stream;
 struct al_outer_ctx;
 struct al_http_server;
+struct relay_client;
 
 struct relay_config {
     char *listen, *gateway_listen, *cert, *key, *hub, *api_key_file, *hub_cacert, *admin_listen, *log_level;
@@ -79,6 +80,7 @@ struct relay {
     struct al_map *pending;          /* client ip -> (uintptr_t) pending handshakes */
     struct relay_gw *gws;
     size_t ngws;
+    struct relay_client *clients;
     size_t nclients, npending;
     uint64_t next_id;
     int64_t start_us;
@@ -109,6 +111,7 @@ void relay_tunnels_free(struct relay *r);
 /* client.c */
 _must_check_ int relay_client_listen(struct relay *r);
 void relay_client_stop_accepting(struct relay *r);
+void relay_clients_free_all(struct relay *r);   /* at exit */
 
 /* relay.c */
 void relay_maybe_finish(struct relay *r);
