@@ -88,13 +88,18 @@ static void analyse(json_t *turn, struct turn_state *st)
 }
 
 /* The permission policy the agent gives tool name: always_allow, always_ask
- * or auto, or "disabled". */
-static const char *policy_for(json_t *agent, const char *name)
+ * or auto, or "disabled". Built-in tools come from agent_toolset_20260401;
+ * with server set, name is a tool of that MCP server and the policy comes
+ * from the mcp_toolset naming the server. No toolset (or no policy in it)
+ * means always_allow. */
+static const char *policy_for(json_t *agent, const char *server, const char *name)
 {
     json_t *tools = json_object_get(agent, "tools"), *t, *c;
     size_t i, j;
     json_array_foreach(tools, i, t) {
-        if (strcmp(type_of(t), "agent_toolset_20260401"))
+        if (server ? strcmp(type_of(t), "mcp_toolset") ||
+                         strcmp(json_string_value(json_object_get(t, "mcp_server_name")) ?: "", server)
+                   : strcmp(type_of(t), "agent_toolset_20260401"))
             continue;
         json_t *def = json_object_get(t, "default_config");
         const char *policy = json_string_value(json_object_get(json_object_get(def, "permission_policy"), "type"));
@@ -164,6 +169,44 @@ static int append_mcp_result(struct hub *h, const char *sid, const char *call_id
     return e;
 }
 
+/* What a policy makes of a call: allow, ask or deny. */
+static const char *permission(const char *policy)
+{
+    return !strcmp(policy, "always_ask") ? "ask" : !strcmp(policy, "disabled") ? "deny" : "allow";
+}
+
+/* The evaluation object of a call under policy (new reference). */
+static json_t *evaluation(const char *policy)
+{
+    if (!strcmp(policy, "auto"))
+        return json_pack("{s:s, s:{s:s}}", "type", "auto", "evaluated_permission", "type", "allow");
+    return json_pack("{s:s}", "type", !strcmp(policy, "disabled") ? "always_allow" : policy);
+}
+
+/* Starts the MCP call event call (borrowed) may make. It goes out once this
+ * step's pass has committed (curl_ev connects from a later loop pass); its
+ * result arrives through loop_mcp_resolve, and *more becomes 0 (the turn
+ * waits). One that cannot start is resolved here, and *more is left alone.
+ * Returns 0 or -errno. */
+static int mcp_start(struct hub *h, json_t *session, json_t *call, int *more)
+{
+    const char *sid = json_string_value(json_object_get(session, "id"));
+    const char *call_id = json_string_value(json_object_get(call, "id"));
+    _cleanup_free_ char *msg = NULL;
+    const char *error_type = NULL;
+    int d = mcp_call_start(h, session, call_id, json_string_value(json_object_get(call, "mcp_server_name")),
+                           json_string_value(json_object_get(call, "name")), json_object_get(call, "input"), &msg,
+                           &error_type);
+    if (d < 0)
+        return d;
+    if (d == 0) {
+        *more = 0;
+        return 0;
+    }
+    return append_mcp_result(h, sid, call_id, json_pack("[{s:s, s:s}]", "type", "text", "text", msg), true,
+                             error_type, msg);
+}
+
 /* The tool-dispatch point: who runs a built-in tool call that may run. On a
  * self_hosted environment the session's worker does, and the turn waits for
  * its user.tool_result. Other environment types have no sandbox on this hub,
@@ -213,34 +256,34 @@ static int model_turn(struct hub *h, json_t *session, const struct model_provide
         more = 0;
         break;
     case MODEL_MCP_CALL: {
+        const char *policy = policy_for(agent, a.server, a.name);
+        const char *perm = permission(policy);
         json_t *call = NULL;
-        e = append(h, sid, json_pack("{s:s, s:s, s:s, s:O, s:s, s:{s:s}, s:n}", "type", "agent.mcp_tool_use", "name",
+        e = append(h, sid, json_pack("{s:s, s:s, s:s, s:O, s:s, s:o, s:n}", "type", "agent.mcp_tool_use", "name",
                                      a.name, "mcp_server_name", a.server, "input", a.input, "evaluated_permission",
-                                     "allow", "evaluation", "type", "always_allow", "session_thread_id"), &call);
+                                     perm, "evaluation", evaluation(policy), "session_thread_id"), &call);
         if (e < 0)
             break;
-        /* The call goes out once this step's pass has committed (curl_ev
-         * connects from a later loop pass); its result arrives through
-         * loop_mcp_resolve. One that cannot start is resolved here. */
-        _cleanup_free_ char *msg = NULL;
-        const char *error_type = NULL;
         const char *call_id = json_string_value(json_object_get(call, "id"));
-        int d = mcp_call_start(h, session, call_id, a.server, a.name, a.input, &msg, &error_type);
-        if (d < 0)
-            e = d;
-        else if (d == 0)
-            more = 0;
-        else
+        if (!strcmp(perm, "deny")) {
+            _cleanup_free_ char *msg = al_xasprintf("tool %s of MCP server %s is disabled for this agent", a.name,
+                                                    a.server);
             e = append_mcp_result(h, sid, call_id, json_pack("[{s:s, s:s}]", "type", "text", "text", msg), true,
-                                  error_type, msg);
+                                  NULL, NULL);
+        } else if (!strcmp(perm, "ask")) {
+            more = 0;
+            after = json_pack("{s:s, s:[s]}", "type", "requires_action", "event_ids", call_id);
+        } else {
+            int d = mcp_start(h, session, call, &more);
+            if (d < 0)
+                e = d;
+        }
         break;
     }
     case MODEL_TOOL_USE: {
-        const char *policy = policy_for(agent, a.name);
-        const char *perm = !strcmp(policy, "always_ask") ? "ask" : !strcmp(policy, "disabled") ? "deny" : "allow";
-        json_t *eval = !strcmp(policy, "auto")
-                           ? json_pack("{s:s, s:{s:s}}", "type", "auto", "evaluated_permission", "type", "allow")
-                           : json_pack("{s:s}", "type", !strcmp(policy, "disabled") ? "always_allow" : policy);
+        const char *policy = policy_for(agent, NULL, a.name);
+        const char *perm = permission(policy);
+        json_t *eval = evaluation(policy);
         json_t *call = NULL;
         e = append(h, sid, json_pack("{s:s, s:s, s:O, s:s, s:o, s:n}", "type", "agent.tool_use", "name", a.name, "input",
                                      a.input, "evaluated_permission", perm, "evaluation", eval, "session_thread_id"),
@@ -301,6 +344,33 @@ static int step_once(struct hub *h, const char *sid)
     }
     if (st.open_call && !strcmp(type_of(st.open_call), "agent.mcp_tool_use")) {
         const char *call_id = json_string_value(json_object_get(st.open_call, "id"));
+        bool ask = !strcmp(json_string_value(json_object_get(st.open_call, "evaluated_permission")) ?: "", "ask");
+        if (ask && !st.confirmation) {
+            if (!st.waiting_announced)
+                ret = emit_idle(h, sid, json_pack("{s:s, s:[s]}", "type", "requires_action", "event_ids", call_id));
+            goto out;
+        }
+        if (ask && !strcmp(json_string_value(json_object_get(st.confirmation, "result")) ?: "", "deny")) {
+            json_t *dm = json_object_get(st.confirmation, "deny_message");
+            _cleanup_free_ char *msg = json_is_string(dm) ? al_xasprintf("The user denied this tool call: %s",
+                                                                         json_string_value(dm))
+                                                          : al_xstrdup("The user denied this tool call.");
+            if (!st.running && (ret = emit_running(h, sid)) < 0)
+                goto out;
+            ret = append_mcp_result(h, sid, call_id, json_pack("[{s:s, s:s}]", "type", "text", "text", msg), true,
+                                    NULL, NULL);
+            ret = ret < 0 ? ret : 1;
+            goto out;
+        }
+        if (ask && !st.running) {
+            /* Allowed, and not running since the requires_action idle: this
+             * is the first step after the confirmation, so the call has not
+             * been made yet. (Once it has, the session is running.) */
+            int more = 1;
+            if ((ret = emit_running(h, sid)) == 0 && (ret = mcp_start(h, s, st.open_call, &more)) == 0)
+                ret = more;
+            goto out;
+        }
         if (!st.running && (ret = emit_running(h, sid)) < 0)
             goto out;
         if (mcp_call_in_flight(h, call_id))

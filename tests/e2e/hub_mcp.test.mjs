@@ -330,6 +330,44 @@ describe('the hub calls MCP tools itself', () => {
     assert.ok(second && second !== first, 'then a new one');
   });
 
+  test('mcp_toolset permission policies: always_ask waits for a confirmation, deny never calls, a disabled tool is refused', async () => {
+    const calls = () => mini.requests.filter((r) => r.msg?.method === 'tools/call').map((r) => JSON.stringify(r.msg.params.arguments));
+    const agent = await env.client.beta.agents.create({
+      name: 'mcp-ask', model: 'airlock-scripted', mcp_servers: [{ type: 'url', name: 'mini', url: `${mini.url}/mcp` }],
+      tools: [{ type: 'mcp_toolset', mcp_server_name: 'mini', default_config: { permission_policy: { type: 'always_ask' } },
+        configs: [{ name: 'fail', enabled: false }] }],
+    });
+    const s = await env.client.beta.sessions.create({ agent: agent.id, environment_id: env.environment.id, initial_events: text('mcp mini echo {"ask":1}') });
+    const waiting = async (n) => until(() => history(hub, s.id), (h) => h.filter((e) => e.type === 'session.status_idle' && e.stop_reason?.type === 'requires_action').length >= n,
+      { what: 'requires_action' });
+    let h = await waiting(1);
+    const use1 = h.filter((e) => e.type === 'agent.mcp_tool_use').at(-1);
+    assert.equal(use1.evaluated_permission, 'ask');
+    assert.deepEqual(h.at(-1).stop_reason.event_ids, [use1.id]);
+    assert.ok(!calls().includes('{"ask":1}'), 'nothing called before the confirmation');
+    await env.client.beta.sessions.events.send(s.id, { events: [{ type: 'user.tool_confirmation', tool_use_id: use1.id, result: 'allow' }] });
+    h = await turnEnded(hub, s.id, 1);
+    assert.equal(results(h).at(-1).is_error, false, JSON.stringify(results(h)));
+    assert.equal(results(h).at(-1).content[0].text, 'mini:{"ask":1}');
+    assert.equal(calls().filter((c) => c === '{"ask":1}').length, 1);
+
+    await env.client.beta.sessions.events.send(s.id, { events: text('mcp mini echo {"ask":2}') });
+    h = await waiting(2);
+    const use2 = h.filter((e) => e.type === 'agent.mcp_tool_use').at(-1);
+    await env.client.beta.sessions.events.send(s.id, { events: [{ type: 'user.tool_confirmation', tool_use_id: use2.id, result: 'deny', deny_message: 'not now' }] });
+    h = await turnEnded(hub, s.id, 2);
+    assert.equal(results(h).at(-1).is_error, true);
+    assert.equal(results(h).at(-1).content[0].text, 'The user denied this tool call: not now');
+    assert.ok(!calls().includes('{"ask":2}'), 'a denied call is never made');
+
+    await env.client.beta.sessions.events.send(s.id, { events: text('mcp mini fail {"ask":3}') });
+    h = await turnEnded(hub, s.id, 3);
+    const use3 = h.filter((e) => e.type === 'agent.mcp_tool_use').at(-1);
+    assert.equal(use3.evaluated_permission, 'deny');
+    assert.match(results(h).at(-1).content[0].text, /tool fail of MCP server mini is disabled/);
+    assert.ok(!calls().includes('{"ask":3}'));
+  });
+
   test('401 from the server is an authentication error; a refused connection a connection error', async () => {
     const dead = await freePort();
     const { h } = await run([
