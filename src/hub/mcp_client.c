@@ -307,7 +307,8 @@ static void on_header(const char *line, size_t len, void *ud)
         const char *sp = memchr(line, ' ', len);
         k->status = 0;
         k->kind = MCP_BODY_OTHER;
-        for (const char *p = sp ? sp + 1 : line + len; p < line + len && *p >= '0' && *p <= '9'; p++)
+        const char *p = sp ? sp + 1 : line + len;
+        for (int digits = 0; digits < 3 && p < line + len && *p >= '0' && *p <= '9'; digits++, p++)
             k->status = k->status * 10 + (*p - '0');
         free(k->new_session_id);
         k->new_session_id = NULL;
