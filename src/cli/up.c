@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `airlock up`: the embedded default. A supervisor, not a daemon: it starts
- * a hub (SQLite under DATA/hub) and a worker (sessions under DATA/worker) as
- * child processes, makes the API objects a worker needs, runs a demo session
- * and prints its timeline, then waits for Ctrl-C / SIGTERM and stops the
- * worker (it drains) before the hub. Single threaded; the children's logs go
- * to DATA/hub.log and DATA/worker.log. */
+ * a hub (SQLite under DATA/hub), an MCP tunnel (a relay, a small private MCP
+ * server and a gateway, with a test PKI under DATA/tunnel) and a worker
+ * (sessions under DATA/worker) as child processes, makes the API objects
+ * they need, runs a demo session and prints its timeline, then waits for
+ * Ctrl-C / SIGTERM and stops the worker (it drains), the hub, the gateway,
+ * the relay and the MCP server, in that order. Single threaded; each
+ * child's log goes to DATA/<child>.log. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +23,8 @@
 #define UP_READY_TIMEOUT_MS   60000     /* a hub or worker under ASan on a slow machine */
 #define UP_WORKER_STOP_MS     45000     /* the worker's --drain plus its slack */
 #define UP_HUB_STOP_MS        15000
+#define UP_TUNNEL_STOP_MS     45000     /* the gateway's and the relay's --drain-timeout plus slack */
+#define UP_MCP_STOP_MS        5000
 #define UP_API_TIMEOUT_MS     30000
 #define UP_WORKER_DRAIN       "30s"
 
@@ -28,8 +32,8 @@
 static const struct al_opt up_opts[] = {
     O("listen", AL_OPT_STR, listen, "127.0.0.1:8080", "ADDR", "the hub's HTTP address (port 0 picks a free one)"),
     O("data-dir", AL_OPT_STR, data_dir, "./var", "DIR",
-      "state: DIR/hub (store, api.key), DIR/worker (sessions), DIR/hub.log, DIR/worker.log"),
-    O("no-demo", AL_OPT_BOOL, no_demo, NULL, NULL, "start the hub and the worker without the demo session"),
+      "state: DIR/hub (store, api.key), DIR/worker (sessions), DIR/tunnel (PKI, token), DIR/*.log"),
+    O("no-demo", AL_OPT_BOOL, no_demo, NULL, NULL, "start everything but the demo session"),
     O("exit-after-demo", AL_OPT_BOOL, exit_after_demo, NULL, NULL,
       "stop everything and exit once the demo's turn has ended (0 on end_turn); for tests"),
     { 0 },
@@ -37,12 +41,15 @@ static const struct al_opt up_opts[] = {
 #undef O
 
 static const char up_desc[] =
-    "Start the embedded default: a hub on SQLite, an environment worker, and a demo session of a scripted\n"
-    "agent that writes, runs, edits, greps and reads a file in its workspace and leaves a report in its\n"
-    "outputs directory; its timeline is printed as it happens. The environment \"airlock-up\" and the agent\n"
-    "\"airlock-up-demo\" are reused on later runs; each run makes a new environment key (passed to the\n"
-    "worker in its environment, revoked when up stops) and a new demo session. Runs until Ctrl-C or\n"
-    "SIGTERM, then stops the worker (it drains) and the hub, and exits 0 if both exited cleanly.";
+    "Start the embedded default: a hub on SQLite, an environment worker, an MCP tunnel (a relay, a gateway\n"
+    "and a small private MCP server behind it, with a test PKI under DIR/tunnel), and a demo session of a\n"
+    "scripted agent that looks a ticket up with the private MCP tool through the tunnel, then writes,\n"
+    "runs, edits, greps and reads a file in its workspace and leaves a report in its outputs directory;\n"
+    "its timeline is printed as it happens. The environment \"airlock-up\", the agent \"airlock-up-demo\"\n"
+    "and the tunnel \"airlock-up\" are reused on later runs; each run makes a new environment key (passed\n"
+    "to the worker in its environment, revoked when up stops) and a new demo session. Runs until Ctrl-C\n"
+    "or SIGTERM, then stops the worker (it drains), the hub, the gateway, the relay and the MCP server,\n"
+    "and exits 0 if all of them exited cleanly.";
 
 static int mkdir_p(const char *path)
 {
@@ -90,7 +97,8 @@ static void hub_failed(struct up *u)
 static int start_hub(struct up *u)
 {
     _cleanup_free_ char *dir = al_xasprintf("%s/hub", u->dir);
-    char *argv[] = { "airlock", "hub", "--listen", u->cfg.listen, "--data-dir", dir, "--ready-fd", "3", NULL };
+    char *argv[] = { "airlock", "hub", "--listen", u->cfg.listen, "--data-dir", dir, "--tunnel-domain",
+                     UP_TUNNEL_DOMAIN, "--tunnel-relay", u->relay_client, "--ready-fd", "3", NULL };
     char *none[] = { NULL };
     _cleanup_free_ char **env = up_child_env(none);
     int rd = -1;
@@ -146,7 +154,7 @@ static int start_worker(struct up *u)
     return 0;
 }
 
-static void print_summary(const struct up *u)
+static void print_summary(struct up *u)
 {
     printf("\nairlock is up.\n");
     printf("  hub          %s\n", u->client.base_url);
@@ -157,21 +165,32 @@ static void print_summary(const struct up *u)
         printf("  workspace    %s\n", u->workspace);
         printf("  report       %s\n", u->report_path);
     }
-    printf("  logs         %s, %s\n", u->hub.log_path, u->worker.log_path);
+    up_tunnel_summary(u);
+    printf("  logs         %s, %s,\n               %s, %s, %s\n", u->hub.log_path, u->worker.log_path,
+           u->relay.log_path, u->gateway.log_path, u->mcp.log_path);
     if (!u->cfg.exit_after_demo)
-        printf("Ctrl-C stops the worker and the hub.\n");
+        printf("Ctrl-C stops the worker, the hub, the gateway, the relay and the MCP server.\n");
     fflush(stdout);
 }
 
+/* The relay's client address first (the hub is told where it is), then
+ * the hub, the tunnel's API objects and PKI, the agent (which needs the
+ * tunnel's hostname), the relay, MCP server and gateway, the worker. */
 static int start_all(struct up *u)
 {
-    int r = start_hub(u);
+    int r = up_tunnel_reserve(u);
 
+    if (r >= 0)
+        r = start_hub(u);
+    if (r >= 0)
+        r = up_tunnel_setup(u);
     if (r >= 0)
         r = up_demo_objects(u);
     if (r >= 0)
         printf("airlock up: environment %s (airlock-up), agent %s (airlock-up-demo, airlock-scripted)\n",
                u->env_id, u->agent_id);
+    if (r >= 0)
+        r = up_tunnel_start(u);
     if (r >= 0)
         r = start_worker(u);
     if (r >= 0 && !u->cfg.no_demo) {
@@ -193,8 +212,11 @@ static int supervise(struct up *u)
     for (;;) {
         if (u->stop_signals > 0)
             return 0;
-        if (u->hub.exited || u->worker.exited) {
-            struct up_child *c = u->hub.exited ? &u->hub : &u->worker;
+        struct up_child *daemons[] = { &u->hub, &u->worker, &u->relay, &u->mcp, &u->gateway };
+        for (size_t i = 0; i < AL_ELEMENTSOF(daemons); i++) {
+            struct up_child *c = daemons[i];
+            if (!c->exited)
+                continue;
             fprintf(stderr, "airlock up: the %s stopped unexpectedly\n", c->name);
             (void) up_child_ok(c);
             up_child_log_tail(c, 8);
@@ -220,7 +242,11 @@ static int supervise(struct up *u)
 }
 
 /* The worker first, so that it finishes its tools and posts their results
- * while the hub still answers; then the key it held; then the hub. */
+ * while the hub still answers; then the key it held; then the hub, whose
+ * MCP connections through the tunnel close with it, so that the gateway's
+ * drain has no stream left to wait for; then the gateway (before the
+ * relay: a relay going away makes gateways dial again), the relay and the
+ * MCP server behind the gateway. */
 static int stop_all(struct up *u)
 {
     int r = 0;
@@ -236,6 +262,12 @@ static int stop_all(struct up *u)
         if (up_child_stop(u, &u->hub, UP_HUB_STOP_MS) < 0)
             r = -ECHILD;
     }
+    if (u->gateway.pid > 0 && up_child_stop(u, &u->gateway, UP_TUNNEL_STOP_MS) < 0)
+        r = -ECHILD;
+    if (u->relay.pid > 0 && up_child_stop(u, &u->relay, UP_TUNNEL_STOP_MS) < 0)
+        r = -ECHILD;
+    if (u->mcp.pid > 0 && up_child_stop(u, &u->mcp, UP_MCP_STOP_MS) < 0)
+        r = -ECHILD;
     return r;
 }
 
@@ -261,6 +293,7 @@ static void up_free(struct up *u)
     free(u->workspace);
     free(u->hub.log_path);
     free(u->worker.log_path);
+    up_tunnel_free(u);
     al_opts_free(up_opts, &u->cfg);
 }
 
@@ -287,7 +320,9 @@ static int up_prepare(struct up *u)
 
 int cmd_up(int argc, char **argv)
 {
-    struct up u = { .sigfd = -1, .hub = { .name = "hub", .pid = -1 }, .worker = { .name = "worker", .pid = -1 },
+    struct up u = { .sigfd = -1, .relay_hold_fd = -1, .hub = { .name = "hub", .pid = -1 },
+                    .worker = { .name = "worker", .pid = -1 }, .relay = { .name = "relay", .pid = -1 },
+                    .mcp = { .name = "MCP server", .pid = -1 }, .gateway = { .name = "gateway", .pid = -1 },
                     .demo = { .name = "demo timeline", .pid = -1 } };
     struct al_opts_result res = { 0 };
     int r;
@@ -312,7 +347,7 @@ int cmd_up(int argc, char **argv)
     else if (u.stop_signals > 0)
         r = 0;                               /* interrupted while starting: not a failure */
     if (u.stop_signals > 0)
-        printf("\nairlock up: stopping the worker and the hub\n");
+        printf("\nairlock up: stopping the worker, the hub, the gateway, the relay and the MCP server\n");
     fflush(stdout);
     int rs = stop_all(&u);
     if (r >= 0 && rs < 0)

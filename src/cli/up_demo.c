@@ -17,9 +17,7 @@
 #define UP_MODEL      "airlock-scripted"
 #define UP_TOOLSET    "agent_toolset_20260401"
 
-/* The first element of GET path's list whose name is name, that is not
- * archived and for which match (may be NULL) holds; a new reference. */
-static int find_named(struct up *u, const char *path, const char *name, bool (*match)(json_t *o),
+int up_find_named(struct up *u, const char *path, const char *name, bool (*match)(json_t *o),
                       json_t **ret)
 {
     _cleanup_json_ json_t *all = NULL;
@@ -59,7 +57,7 @@ static int ensure(struct up *u, const char *path, const char *name, bool (*match
                   char **ret_id)
 {
     _cleanup_json_ json_t *found = NULL, *made = NULL;
-    int r = find_named(u, path, name, match, &found);
+    int r = up_find_named(u, path, name, match, &found);
 
     if (r < 0)
         return r;
@@ -99,19 +97,38 @@ static int make_key(struct up *u)
     return 0;
 }
 
+/* The agent's tools and MCP servers, on creation and as an update of an
+ * agent found from an earlier run (an update that changes nothing makes no
+ * new version). */
+static json_t *agent_tools(const struct up *u)
+{
+    return json_pack("{s:[{s:s,s:{s:{s:s}}},{s:s,s:s,s:{s:{s:s}}}],s:[{s:s,s:s,s:s}]}", "tools", "type", UP_TOOLSET,
+                     "default_config", "permission_policy", "type", "always_allow", "type", "mcp_toolset",
+                     "mcp_server_name", UP_MCP_SERVER, "default_config", "permission_policy", "type", "always_allow",
+                     "mcp_servers", "type", "url", "name", UP_MCP_SERVER, "url", u->mcp_server_url);
+}
+
 int up_demo_objects(struct up *u)
 {
     _cleanup_json_ json_t *env = json_pack("{s:s,s:{s:s},s:s,s:{s:s}}", "name", UP_ENV_NAME, "config", "type",
                                            "self_hosted", "description", "created by airlock up",
                                            "metadata", "created_by", "airlock up");
-    _cleanup_json_ json_t *agent = json_pack(
-        "{s:s,s:s,s:s,s:[{s:s,s:{s:{s:s}}}],s:{s:s}}", "name", UP_AGENT_NAME, "model", UP_MODEL, "description",
-        "the airlock up demo agent (scripted)", "tools", "type", UP_TOOLSET, "default_config",
-        "permission_policy", "type", "always_allow", "metadata", "created_by", "airlock up");
+    _cleanup_json_ json_t *agent = json_pack("{s:s,s:s,s:s,s:{s:s}}", "name", UP_AGENT_NAME, "model", UP_MODEL,
+                                             "description", "the airlock up demo agent (scripted)", "metadata",
+                                             "created_by", "airlock up");
+    _cleanup_json_ json_t *tools = agent_tools(u), *updated = NULL;
     int r = ensure(u, "/v1/environments", UP_ENV_NAME, is_self_hosted, env, &u->env_id);
 
+    if (!agent || !tools)
+        return -ENOMEM;
+    json_object_update(agent, tools);
     if (r >= 0)
         r = ensure(u, "/v1/agents", UP_AGENT_NAME, is_scripted, agent, &u->agent_id);
+    if (r >= 0) {
+        _cleanup_free_ char *esc = al_client_escape(u->agent_id);
+        _cleanup_free_ char *path = al_xasprintf("/v1/agents/%s", esc);
+        r = cli_api_call(&u->client, "POST", path, tools, &updated);
+    }
     return r < 0 ? r : make_key(u);
 }
 
@@ -159,8 +176,9 @@ static void add_tool(char **msg, const char *name, json_t *input)
     *msg = next;
 }
 
-/* The demo's directives for the scripted model: write a file, count its
- * lines, edit it, grep it, read it back, then write a report with bash into
+/* The demo's directives for the scripted model: look a ticket up with the
+ * private MCP server's tool (the hub calls it through the relay and the
+ * gateway), write a file, count its lines, edit it, grep it, read it back, then write a report with bash into
  * the outputs directory (the file tools are confined to the workspace): in
  * the sandbox that is /mnt/session/outputs, without namespaces the host's. */
 static char *demo_message(const struct up *u)
@@ -172,8 +190,10 @@ static char *demo_message(const struct up *u)
         "mkdir -p \"$out\" && { echo '# airlock demo report'; echo; echo session: %s; "
         "echo \"notes.txt: $(wc -l < notes.txt) lines\"; echo 'the edited line:'; grep -n edited notes.txt; } "
         "> \"$out/report.md\" && echo \"wrote $out/report.md\"", q_out, q_sid);
-    char *msg = al_xstrdup("say Hello! I am the airlock demo agent (the scripted model); watch me work in this "
-                           "session's workspace.\n");
+    char *msg = al_xasprintf("say Hello! I am the airlock demo agent (the scripted model). First I look up a "
+                             "ticket in the private tracker, through the MCP tunnel; then I work in this "
+                             "session's workspace.\n"
+                             "mcp %s lookup_ticket {\"id\":\"TCK-1042\"}\n", UP_MCP_SERVER);
 
     add_tool(&msg, "write", json_pack("{s:s,s:s}", "file_path", "notes.txt", "content",
                                       "airlock demo notes\nthe hub keeps the session's event log\n"

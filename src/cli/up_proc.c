@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `airlock up`'s children: the hub and the worker (this binary, exec'd in a
- * process group of their own so that a terminal's Ctrl-C reaches only us and
- * we stop them in order) and the demo's timeline (forked, since a blocking
+/* `airlock up`'s children: the hub, the worker, the relay, the gateway and
+ * the demo MCP server (this binary, exec'd in a process group of their own
+ * so that a terminal's Ctrl-C reaches only us and we stop them in order)
+ * and the demo's timeline (forked, since a blocking
  * SSE read cannot be interrupted otherwise). Signals are read from a
  * signalfd; nothing here installs a handler. */
 #include <fcntl.h>
@@ -133,7 +134,7 @@ int up_child_fork(struct up *u, struct up_child *c, int (*fn)(struct up *u))
 
 static bool reap(struct up *u)
 {
-    struct up_child *all[] = { &u->hub, &u->worker, &u->demo };
+    struct up_child *all[] = { &u->hub, &u->worker, &u->relay, &u->mcp, &u->gateway, &u->demo };
     bool any = false;
     int st;
     pid_t pid;
