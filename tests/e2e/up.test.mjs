@@ -1,11 +1,13 @@
-// `airlock up`, the embedded default of `make run`: a hub, a C worker and a
-// demo session whose scripted agent does real work in its workspace. The
-// data directory is a temporary one, so the tests never touch ./var.
+// `airlock up`, the embedded default of `make run`: a hub, a C worker, an
+// MCP tunnel (relay, gateway, and the private MCP server behind it) and a
+// demo session whose scripted agent calls the private MCP tool through the
+// tunnel and does real work in its workspace. The data directory is a
+// temporary one, so the tests never touch ./var.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, tempDir } from './lib/hub.mjs';
 
@@ -25,8 +27,8 @@ function up(args, { onStdout, timeoutMs = 150000 } = {}) {
   }));
 }
 
-// Processes whose command line mentions dir (a hub, worker or runner of
-// this data directory), other than us.
+// Processes whose command line mentions dir (a hub, worker, runner, relay
+// or gateway of this data directory), other than us.
 function processesUsing(dir) {
   const found = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
@@ -37,11 +39,25 @@ function processesUsing(dir) {
   return found;
 }
 
-const logsOf = (dir) => ['hub.log', 'worker.log'].map((f) => {
+const LOGS = ['hub.log', 'worker.log', 'relay.log', 'gateway.log', 'mcp-demo.log'];
+const logsOf = (dir) => LOGS.map((f) => {
   try { return `--- ${f} ---\n${readFileSync(join(dir, f), 'utf8')}`; } catch { return ''; }
 }).join('\n');
 
-test('airlock up runs the demo session with the C worker and exits 0 after it', async () => {
+// Resolves true when something accepts a TCP connection on addr (host:port).
+function accepts(addr) {
+  const i = addr.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const c = connect(Number(addr.slice(i + 1)), addr.slice(0, i));
+    c.on('connect', () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  });
+}
+
+const auditOf = (dir) => readFileSync(join(dir, 'gateway-audit.jsonl'), 'utf8').split('\n').filter(Boolean)
+  .map((l) => JSON.parse(l));
+
+test('airlock up runs the demo session with the C worker and the MCP tunnel, and exits 0 after it', async () => {
   const dir = tempDir('airlock-e2e-up-');
   try {
     const r = await up(['--listen', '127.0.0.1:0', '--data-dir', dir, '--exit-after-demo']);
@@ -60,6 +76,9 @@ test('airlock up runs the demo session with the C worker and exits 0 after it', 
     const lines = out.split('\n');
     const idx = (re, from) => lines.findIndex((l, i) => i > from && re.test(l));
     const timeline = [
+      // The private MCP tool, called by the hub through the relay and the gateway.
+      /^\d\d:\d\d:\d\d\s+agent\.mcp_tool_use\s+tickets\/lookup_ticket \{"id":"TCK-1042"\}  id=sevt_/,
+      /^\d\d:\d\d:\d\d\s+agent\.mcp_tool_result\s+ok: TCK-1042 \[open, high priority\] Checkout fails for cards issued in the EU; assignee dana/,
       /^\d\d:\d\d:\d\d\s+agent\.tool_use\s+write \{"file_path":"notes\.txt"/,
       /user\.tool_result\s+ok: wrote \d+ bytes to notes\.txt/,
       /agent\.tool_use\s+bash \{"command":"wc -l notes\.txt"\}/,
@@ -72,7 +91,7 @@ test('airlock up runs the demo session with the C worker and exits 0 after it', 
       /user\.tool_result\s+ok: airlock demo notes/,
       /agent\.tool_use\s+bash \{"command":"out=/,
       /user\.tool_result\s+ok: wrote .*\/outputs\/report\.md/,
-      /agent\.message\s+done: 6 calls, 0 errors/,
+      /agent\.message\s+done: 7 calls, 0 errors/,
       /session\.status_idle\s+end_turn/,
     ];
     let at = -1;
@@ -82,6 +101,57 @@ test('airlock up runs the demo session with the C worker and exits 0 after it', 
       at = i;
     }
     assert.doesNotMatch(out, /user\.tool_result\s+error/, why);
+    assert.doesNotMatch(out, /agent\.mcp_tool_result\s+error/, why);
+    assert.doesNotMatch(out, /session\.error/, why);
+
+    // The tunnel: its hostname under tunnels.localhost, the relay's client
+    // listener, and the gateway's audit line for this very call.
+    const [, tunnelId, tunnelHost] = out.match(/tunnel (tnl_\w+) \(([0-9a-f]{16}\.tunnels\.localhost)\)/) ?? [];
+    assert.ok(tunnelId, why);
+    const relayClient = out.match(/relay listening on (127\.0\.0\.1:\d+) for clients/)?.[1];
+    assert.ok(relayClient, why);
+    const mcpUrl = out.match(/private MCP server \(tickets\) on (http:\/\/127\.0\.0\.1:\d+)\/mcp/)?.[1];
+    assert.ok(mcpUrl, why);
+    assert.ok(out.includes(`MCP server   https://tickets.${tunnelHost}/mcp (through the relay at ${relayClient}`), why);
+    const calls = auditOf(dir).filter((l) => l.method === 'tools/call');
+    assert.equal(calls.length, 1, why);
+    const [call] = calls;
+    assert.equal(call.tool, 'lookup_ticket');
+    assert.equal(call.status, 'ok');
+    assert.equal(call.is_error, false);
+    assert.equal(call.http_status, 200);
+    assert.equal(call.tunnel, tunnelId, 'the call came through this tunnel');
+    assert.equal(call.sni, `tickets.${tunnelHost}`);
+    assert.equal(call.route, 'tickets');
+    assert.equal(call.upstream, mcpUrl);
+    assert.match(call.conn, /^c-\d+$/, 'a relay connection, not the direct listener');
+    assert.equal(typeof call.stream, 'number', 'an HTTP/2 stream the relay opened');
+    assert.match(call.agent.client_info, /^airlock-hub\//);
+    assert.match(call.args_hmac, /^hmac-sha256:k0:[0-9a-f]{64}$/);
+    const init = auditOf(dir).filter((l) => l.method === 'initialize');
+    assert.equal(init.length, 1, 'one MCP session');
+    assert.equal(init[0].session, null);
+    // The summary's audit line is this call's.
+    assert.match(out, /last call    tools\/call lookup_ticket: ok, HTTP 200, [\d.]+ ms, route tickets, relay connection c-\d+ stream \d+/);
+    assert.ok(out.includes(`audit log    ${join(dir, 'gateway-audit.jsonl')}`));
+
+    // Secrets under DIR/tunnel are the owner's only; the token shows nowhere.
+    for (const f of ['token', 'audit.key', 'relay.key', 'relay-ca.key', 'inner.key', 'operator-ca.key']) {
+      assert.equal(statSync(join(dir, 'tunnel', f)).mode & 0o777, 0o600, f);
+    }
+    const token = readFileSync(join(dir, 'tunnel', 'token'), 'utf8').trim();
+    assert.match(token, new RegExp(`^tnltok\\.${tunnelId}\\.`));
+    assert.ok(!(out + r.stderr + logsOf(dir)).includes(token), 'the connector token is never printed or logged');
+
+    // Every child stopped, and said so: nothing listens on the relay's or
+    // the MCP server's port any more.
+    for (const [f, ev] of [['hub.log', 'hub.stopped'], ['relay.log', 'relay.stopped'], ['gateway.log', 'gw.stopped'],
+      ['mcp-demo.log', 'mcp.stopped']]) {
+      const last = readFileSync(join(dir, f), 'utf8').trim().split('\n').at(-1);
+      assert.equal(JSON.parse(last).event, ev, `${f}: ${last}`);
+    }
+    assert.equal(await accepts(relayClient), false, 'the relay is gone');
+    assert.equal(await accepts(mcpUrl.replace('http://', '')), false, 'the MCP server is gone');
 
     // The summary after the demo.
     const report = join(dir, 'worker', 'sessions', sid, 'outputs', 'report.md');
@@ -105,19 +175,24 @@ test('airlock up runs the demo session with the C worker and exits 0 after it', 
     assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`);
     const ids = (s) => s.match(/environment (env_\w+) \(airlock-up\), agent (agent_\w+)/)?.slice(1);
     assert.deepEqual(ids(again.stdout), ids(out));
+    // ... and the tunnel, with the certificates made the first time.
+    assert.ok(again.stdout.includes(`tunnel ${tunnelId} (${tunnelHost}), certificates and token under ${join(dir, 'tunnel')} `
+      + '(kept from an earlier run)'), again.stdout);
+    assert.match(again.stdout, /agent\.mcp_tool_result\s+ok: TCK-1042/);
+    assert.equal(auditOf(dir).filter((l) => l.method === 'tools/call').length, 2, 'one more call through the tunnel');
     assert.notEqual(again.stdout.match(/demo session (sesn_\w+)/)?.[1], sid, 'each run has its own demo session');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('airlock up stops the worker and the hub on SIGTERM and exits 0', async () => {
+test('airlock up stops the worker, the hub, the gateway, the relay and the MCP server on SIGTERM and exits 0', async () => {
   const dir = tempDir('airlock-e2e-up-');
   try {
     let sent = false;
     const r = await up(['--listen', '127.0.0.1:0', '--data-dir', dir], {
       onStdout: (s, proc) => {
-        if (!sent && s.includes('Ctrl-C stops the worker and the hub.')) {
+        if (!sent && s.includes('Ctrl-C stops the worker, the hub, the gateway, the relay and the MCP server.')) {
           sent = true;
           proc.kill('SIGTERM');
         }
@@ -128,6 +203,9 @@ test('airlock up stops the worker and the hub on SIGTERM and exits 0', async () 
     assert.equal(r.code, 0, why);
     assert.match(r.stdout, /airlock up: stopped/);
     assert.deepEqual(processesUsing(dir), []);
+    const mcpUrl = r.stdout.match(/private MCP server \(tickets\) on http:\/\/(127\.0\.0\.1:\d+)\/mcp/)?.[1];
+    assert.ok(mcpUrl, why);
+    assert.equal(await accepts(mcpUrl), false, 'the MCP server is gone');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
