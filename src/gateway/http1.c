@@ -24,8 +24,8 @@ enum h1_state {
 
 struct h1_dir {
     enum h1_state state;
-    char head[GW_H1_HEAD_MAX + 1];
-    size_t head_len;
+    struct al_buf head;        /* the head being collected (heap, only while it is) */
+    int eoh;                   /* 1 after "\n", 2 after "\n\r": a "\n" now ends the head */
     uint64_t left;             /* body or chunk bytes left */
     char line[64];             /* chunk-size and trailer lines */
     size_t line_len;
@@ -57,6 +57,7 @@ struct gw_h1 *gw_h1_new(const struct gw_h1_cb *cb, void *arg)
     struct gw_h1 *h = al_xcalloc(1, sizeof(*h));
     h->cb = cb;
     h->arg = arg;
+    h->d[0].head.max = h->d[1].head.max = GW_H1_HEAD_MAX;
     h->sse.line.max = GW_H1_SSE_EVENT_MAX;
     h->sse.data.max = GW_H1_SSE_EVENT_MAX;
     return h;
@@ -65,6 +66,8 @@ struct gw_h1 *gw_h1_new(const struct gw_h1_cb *cb, void *arg)
 struct gw_h1 *gw_h1_free(struct gw_h1 *h)
 {
     if (h) {
+        al_buf_clear(&h->d[0].head);
+        al_buf_clear(&h->d[1].head);
         al_buf_clear(&h->sse.line);
         al_buf_clear(&h->sse.data);
         free(h);
@@ -122,7 +125,7 @@ static int parse_u64(const char *s, uint64_t *ret)
 /* Splits the head in place into lines and header fields. */
 static int split_head(struct gw_h1 *h, struct h1_dir *d, char **first, struct gw_h1_header *hdr, size_t *nhdr)
 {
-    char *p = d->head, *end = d->head + d->head_len;
+    char *p = d->head.data, *end = d->head.data + d->head.len;
     size_t n = 0;
 
     *first = NULL;
@@ -204,7 +207,6 @@ static int message_end(struct gw_h1 *h, int dir)
     struct h1_dir *d = &h->d[dir];
     /* An unterminated last SSE event is not dispatched (SSE rules). */
     d->state = H1_HEAD;
-    d->head_len = 0;
     d->sse = false;
     al_buf_clear(&h->sse.line);
     al_buf_clear(&h->sse.data);
@@ -282,7 +284,6 @@ static int response_head(struct gw_h1 *h, char *first, struct gw_h1_header *hdr,
     if (status == 101)
         return fail(h, "protocol upgrade (not observed)");
     if (status < 200) {               /* interim: the request still waits */
-        d->head_len = 0;
         d->msg_bytes = 0;
         return 0;
     }
@@ -319,13 +320,14 @@ static int head_done(struct gw_h1 *h, int dir)
     size_t n = 0;
     char *first;
 
-    d->head[d->head_len] = '\0';
-    if (memchr(d->head, '\0', d->head_len))
-        return fail(h, "NUL in a head");
-    int r = split_head(h, d, &first, hdr, &n);
-    if (r < 0)
-        return r;
-    return dir == 0 ? request_head(h, first, hdr, n) : response_head(h, first, hdr, n);
+    int r;
+
+    if (memchr(d->head.data, '\0', d->head.len))
+        r = fail(h, "NUL in a head");
+    else if ((r = split_head(h, d, &first, hdr, &n)) == 0)
+        r = dir == 0 ? request_head(h, first, hdr, n) : response_head(h, first, hdr, n);
+    al_buf_clear(&d->head);   /* the callbacks are done with the fields */
+    return r;
 }
 
 /* ---- SSE: lines end with CRLF, LF or CR; events end with a blank line. */
@@ -438,22 +440,29 @@ static ssize_t step(struct gw_h1 *h, int dir, const char *p, size_t len)
     case H1_HEAD: {
         size_t i = 0;
         /* Blank lines before a request line are allowed (RFC 9112 2.2). */
-        if (d->head_len == 0)
+        if (d->head.len == 0)
             while (i < len && (p[i] == '\r' || p[i] == '\n'))
                 i++;
-        for (; i < len; i++) {
-            if (d->head_len >= GW_H1_HEAD_MAX)
-                return fail(h, "head too large");
-            d->head[d->head_len++] = p[i];
-            size_t hl = d->head_len;
-            if (p[i] == '\n' && ((hl >= 2 && d->head[hl - 2] == '\n') ||
-                                 (hl >= 3 && d->head[hl - 2] == '\r' && d->head[hl - 3] == '\n'))) {
-                d->msg_bytes += hl;
-                int r = head_done(h, dir);
-                return r < 0 ? r : (ssize_t) (i + 1);
+        size_t start = i;
+        bool done = false;
+        for (; i < len && !done; i++) {
+            if (p[i] == '\n') {
+                done = d->eoh > 0;
+                d->eoh = 1;
+            } else {
+                d->eoh = p[i] == '\r' && d->eoh == 1 ? 2 : 0;
             }
         }
-        return (ssize_t) len;
+        if (i - start > GW_H1_HEAD_MAX - d->head.len || al_buf_append(&d->head, p + start, i - start) < 0)
+            return fail(h, "head too large");
+        d->msg_bytes += i;
+        if (done) {
+            d->eoh = 0;
+            int r = head_done(h, dir);
+            if (r < 0)
+                return r;
+        }
+        return (ssize_t) i;
     }
     case H1_BODY_LEN: {
         size_t n = (size_t) AL_MIN((uint64_t) len, d->left);
