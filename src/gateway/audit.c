@@ -431,11 +431,17 @@ static void on_response_head(struct gw_audit_stream *s, const struct gw_h1_head 
     e->http_status = h->status;
     e->sse = s->h1 ? gw_h1_sse(s->h1) : false;
     s->resp_cur = e;
-    for (size_t i = 0; e->init && e->client_info && i < h->n; i++)
-        if (strcasecmp(h->h[i].name, "mcp-session-id") == 0) {
-            _cleanup_free_ char *sess = gw_audit_hmac(s->a, h->h[i].value, strlen(h->h[i].value));
-            gw_audit_session_put(s->a, sess, e->client_info);
-        }
+    for (size_t i = 0; i < h->n; i++) {
+        if (strcasecmp(h->h[i].name, "mcp-session-id") != 0)
+            continue;
+        /* The initialize response names the session: its line carries it,
+         * and later requests of the session get its clientInfo. */
+        if (!e->session)
+            e->session = gw_audit_hmac(s->a, h->h[i].value, strlen(h->h[i].value));
+        if (e->init && e->client_info)
+            gw_audit_session_put(s->a, e->session, e->client_info);
+        break;
+    }
 }
 
 static void cb_head(void *arg, int dir, const struct gw_h1_head *h)

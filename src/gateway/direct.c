@@ -33,6 +33,7 @@ struct gw_direct {
     struct gw_direct *next;
     struct gw_ctx *ctx;
     struct evconnlistener *lev;
+    struct event *backoff;      /* re-enables accepting after EMFILE and the like */
     struct dconn *conns;
     uint64_t next_id;
 };
@@ -222,6 +223,25 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+static void on_backoff(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_direct *d = arg;
+    evconnlistener_enable(d->lev);
+}
+
+/* accept() failed (out of fds, most likely): pause accepting for 100 ms
+ * rather than spin on a listener that stays readable. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    struct gw_direct *d = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    struct timeval tv = { 0, 100 * 1000 };
+
+    al_log(AL_WARN, "gateway.accept_failed", AL_ERR(-e));
+    evconnlistener_disable(lev);
+    evtimer_add(d->backoff, &tv);
+}
+
 /* "a.b.c.d:port" or "[v6]:port" (port 0 = any). */
 static int parse_addr(const char *addr, struct sockaddr_storage *ss, int *sslen)
 {
@@ -275,6 +295,13 @@ int gw_direct_listen(struct gw_ctx *ctx, const char *addr, char *bound, size_t b
         free(d);
         return r < 0 ? r : -EADDRNOTAVAIL;
     }
+    d->backoff = evtimer_new(ctx->base, on_backoff, d);
+    if (!d->backoff) {
+        evconnlistener_free(d->lev);
+        free(d);
+        return -ENOMEM;
+    }
+    evconnlistener_set_error_cb(d->lev, on_accept_error);
     struct sockaddr_storage b;
     socklen_t blen = sizeof(b);
     char host[INET6_ADDRSTRLEN] = "";
@@ -301,6 +328,7 @@ void gw_direct_free_all(struct gw_ctx *ctx)
         struct gw_direct *d = ctx->directs;
         ctx->directs = d->next;
         evconnlistener_free(d->lev);
+        event_free(d->backoff);
         while (d->conns) {
             struct dconn *c = d->conns;
             if (c->s)

@@ -263,6 +263,8 @@ static void test_client_info_across_streams(void **state)
                        "Content-Length: 36\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}";
     ASSERT_OK(gw_h1_feed(f->h1, 1, resp, strlen(resp)));
     assert_int_equal(f->lines.n, 1);
+    json_t *init = line(f, 0);
+    assert_true(json_is_string(json_object_get(init, "session")));   /* from the response */
 
     /* Another connection of the same session (the SDK pools connections). */
     struct gw_audit_stream_info info = { .route = "docs", .stream = 6 };
@@ -288,6 +290,8 @@ static void test_client_info_across_streams(void **state)
     assert_int_equal(f->lines.n, 3);
     json_t *j = line(f, 1);
     ASSERT_STR_EQ(S(json_object_get(j, "agent"), "client_info"), "sdk-client/2.0");
+    ASSERT_STR_EQ(S(j, "session"), S(init, "session"));
+    json_decref(init);
     json_decref(j);
     j = line(f, 2);
     ASSERT_STR_EQ(S(json_object_get(j, "agent"), "client_info"), "meta-client/3");
