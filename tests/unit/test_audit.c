@@ -298,6 +298,36 @@ static void test_client_info_across_streams(void **state)
     json_decref(j);
 }
 
+static void test_truncated_body(void **state)
+{
+    struct fixture *f = *state;
+    size_t n = GW_AUDIT_BODY_MAX + 4096;
+    char *body = al_xmalloc(n + 1);
+    const char *pre = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"big\",\"arguments\":{\"x\":\"";
+    memset(body, 'A', n);
+    memcpy(body, pre, strlen(pre));
+    memcpy(body + n - 4, "\"}}}", 4);
+    body[n] = '\0';
+    request(f, "", body);
+    response_json(f, 200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}");
+    assert_int_equal(f->lines.n, 1);
+    json_t *j = line(f, 0);
+    assert_true(json_is_true(json_object_get(j, "truncated")));
+    ASSERT_I64_EQ(json_integer_value(json_object_get(j, "args_bytes")), GW_AUDIT_BODY_MAX);
+    /* the digest covers the first 8 MiB as sent */
+    unsigned char d[AL_SHA256_LEN];
+    char hex[2 * AL_SHA256_LEN + 1], want[128];
+    al_hmac_sha256(key, sizeof(key) - 1, body, GW_AUDIT_BODY_MAX, d);
+    al_hex(d, sizeof(d), hex);
+    snprintf(want, sizeof(want), "hmac-sha256:k1:%s", hex);
+    ASSERT_STR_EQ(S(j, "args_hmac"), want);
+    ASSERT_STR_EQ(S(j, "status"), "ok");
+    ASSERT_I64_EQ(json_integer_value(json_object_get(j, "bytes_in")), n + strlen("POST /mcp HTTP/1.1\r\nHost: docs\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 8392704\r\n\r\n"));
+    json_decref(j);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +338,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mcp_name_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_info_across_streams, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_body, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
