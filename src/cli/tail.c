@@ -55,14 +55,53 @@ static void sum_tool_use(json_t *ev)
     printf("  id=%s", cli_json_str(ev, "id") ?: "?");
 }
 
+/* Appends s[0..n) to out (of len bytes, at most cap), each line break as
+ * " ⏎ " and leading or trailing ones dropped. */
+static void line_append(char *out, size_t *len, size_t cap, const char *s, size_t n)
+{
+    static const char mark[] = " \u23ce ";
+
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        n--;
+    while (n > 0 && (*s == '\n' || *s == '\r'))
+        s++, n--;
+    for (size_t i = 0; i < n && *len < cap; i++) {
+        if (s[i] == '\r')
+            continue;
+        if (s[i] != '\n') {
+            out[(*len)++] = s[i];
+            continue;
+        }
+        for (size_t k = 0; mark[k] && *len < cap; k++)
+            out[(*len)++] = mark[k];
+    }
+}
+
+/* A tool result on one line: its text blocks joined, line breaks shown as
+ * a mark, other blocks (an MCP server's images, resources) as [type]; cut
+ * at CLI_SUMMARY_MAX. */
 static void sum_tool_result(json_t *ev)
 {
-    _cleanup_free_ char *text = content_text(json_object_get(ev, "content"));
+    char out[CLI_SUMMARY_MAX + 64];
+    size_t len = 0, i;
+    json_t *b;
 
     fputs(json_is_true(json_object_get(ev, "is_error")) ? "error" : "ok", stdout);
-    if (*text) {
+    json_array_foreach(json_object_get(ev, "content"), i, b) {
+        const char *t = cli_json_str(b, "text"), *type = cli_json_str(b, "type") ?: "?";
+        if (len > 0)
+            line_append(out, &len, sizeof(out), " \u23ce ", strlen(" \u23ce "));
+        if (t)
+            line_append(out, &len, sizeof(out), t, strlen(t));
+        else {
+            line_append(out, &len, sizeof(out), "[", 1);
+            line_append(out, &len, sizeof(out), type, strlen(type));
+            line_append(out, &len, sizeof(out), "]", 1);
+        }
+    }
+    if (len > 0) {
         fputs(": ", stdout);
-        cli_put_clean(stdout, text, strcspn(text, "\n"), CLI_SUMMARY_MAX);
+        cli_put_clean(stdout, out, len, CLI_SUMMARY_MAX);
     }
 }
 
