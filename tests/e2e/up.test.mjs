@@ -130,7 +130,7 @@ test('airlock up runs the demo session with the C worker and the MCP tunnel, and
     assert.match(call.args_hmac, /^hmac-sha256:k0:[0-9a-f]{64}$/);
     const init = auditOf(dir).filter((l) => l.method === 'initialize');
     assert.equal(init.length, 1, 'one MCP session');
-    assert.equal(init[0].session, null);
+    assert.equal(init[0].sni, call.sni);
     // The summary's audit line is this call's.
     assert.match(out, /last call    tools\/call lookup_ticket: ok, HTTP 200, [\d.]+ ms, route tickets, relay connection c-\d+ stream \d+/);
     assert.ok(out.includes(`audit log    ${join(dir, 'gateway-audit.jsonl')}`));
