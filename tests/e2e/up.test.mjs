@@ -9,7 +9,10 @@ import { spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { BIN, tempDir } from './lib/hub.mjs';
+import { startDaemon } from './lib/tunnel.mjs';
 
 // Runs `airlock up ARGS`; resolves { code, signal, stdout, stderr } on exit.
 // onStdout(text so far, proc) may signal it.
@@ -225,4 +228,82 @@ test('airlock up says so plainly when the hub port is taken', async () => {
     server.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// The private MCP server of `airlock up`, on its own: the official SDK's
+// client speaks to it, and what the transport says to refuse is refused
+// with a JSON-RPC error body.
+test('airlock mcp-demo-server: the MCP SDK client lists and calls its tools; bad requests get JSON-RPC errors', async () => {
+  const d = await startDaemon(['mcp-demo-server', '--listen', '127.0.0.1:0'], { what: 'mcp-demo-server' });
+  try {
+    assert.match(d.ready, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const url = `${d.ready}/mcp`;
+
+    const client = new Client({ name: 'airlock-e2e', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    assert.equal(client.getServerVersion().name, 'airlock-demo-tickets');
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t) => t.name), ['lookup_ticket', 'list_tickets']);
+    assert.deepEqual(tools[0].inputSchema.required, ['id']);
+    const found = await client.callTool({ name: 'lookup_ticket', arguments: { id: 'TCK-1042' } });
+    assert.equal(found.isError, false);
+    assert.match(found.content[0].text, /^TCK-1042 \[open, high priority\] Checkout fails/);
+    assert.equal(found.structuredContent.ticket.assignee, 'dana');
+    const missing = await client.callTool({ name: 'lookup_ticket', arguments: { id: 'TCK-1' } });
+    assert.equal(missing.isError, true);
+    assert.match(missing.content[0].text, /^no ticket TCK-1 \(known tickets: TCK-1040, /);
+    const open = await client.callTool({ name: 'list_tickets', arguments: { status: 'open' } });
+    assert.equal(open.structuredContent.tickets.length, 2);
+    assert.match(open.content[0].text, /^2 tickets:\nTCK-1042 \[open\]/);
+    await assert.rejects(client.callTool({ name: 'nope', arguments: {} }), /-32602.*Unknown tool: nope/);
+    await client.ping();
+    await client.close();
+
+    // By hand: the session handshake, then each refusal.
+    const post = (body, headers = {}) => fetch(url, {
+      method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    });
+    const rpcError = async (res, status, code) => {
+      assert.equal(res.status, status);
+      assert.match(res.headers.get('content-type'), /^application\/json/);
+      const b = await res.json();
+      assert.equal(b.jsonrpc, '2.0');
+      assert.equal(b.error.code, code, JSON.stringify(b));
+      return b;
+    };
+    const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'e2e', version: '1' } } });
+    assert.equal(init.status, 200);
+    const sid = init.headers.get('mcp-session-id');
+    assert.match(sid, /^[0-9a-f]{32}$/);
+    assert.equal((await init.json()).result.protocolVersion, '2025-06-18', 'a version it speaks is kept');
+    const s = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' };
+    const note = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, s);
+    assert.equal(note.status, 202);
+    assert.equal(await note.text(), '');
+    await rpcError(await post({ jsonrpc: '2.0', id: 2, method: 'resources/list' }, s), 200, -32601);
+    await rpcError(await post({ jsonrpc: '2.0', id: 3, method: 'tools/list' }), 400, -32000);   // no session
+    await rpcError(await post({ jsonrpc: '2.0', id: 4, method: 'tools/list' }, { 'mcp-session-id': 'f'.repeat(32) }), 404, -32001);
+    await rpcError(await post({ jsonrpc: '2.0', id: 5, method: 'tools/list' }, { ...s, 'mcp-protocol-version': '1999-01-01' }), 400, -32000);
+    await rpcError(await post('{"jsonrpc":', s), 400, -32700);
+    await rpcError(await post([{ jsonrpc: '2.0', id: 6, method: 'ping' }], s), 400, -32600);
+    await rpcError(await post({ jsonrpc: '1.0', id: 7, method: 'ping' }, s), 400, -32600);
+    await rpcError(await post({ jsonrpc: '2.0', id: 8, method: 'ping', pad: 'x'.repeat(70000) }, s), 413, -32600);
+    await rpcError(await post('{}', { ...s, 'content-type': 'text/plain' }), 415, -32000);
+    await rpcError(await post({ jsonrpc: '2.0', id: 9, method: 'ping' }, { ...s, accept: 'text/html' }), 406, -32000);
+    await rpcError(await post({ jsonrpc: '2.0', id: 10, method: 'ping' }, { ...s, origin: 'http://evil.example' }), 403, -32000);
+    const get = await fetch(url, { headers: { accept: 'text/event-stream', ...s } });
+    await rpcError(get, 405, -32000);
+    assert.equal(get.headers.get('allow'), 'POST, DELETE');
+    await rpcError(await fetch(`${d.ready}/other`, { method: 'POST' }), 404, -32000);
+    // Still fine after all that; then the session ends and is gone.
+    const ping = await post({ jsonrpc: '2.0', id: 11, method: 'ping' }, s);
+    assert.deepEqual(await ping.json(), { jsonrpc: '2.0', id: 11, result: {} });
+    assert.equal((await fetch(url, { method: 'DELETE', headers: s })).status, 204);
+    await rpcError(await post({ jsonrpc: '2.0', id: 12, method: 'ping' }, s), 404, -32001);
+  } finally {
+    await d.stop();   // exits 0 on SIGTERM, or this throws with its log
+  }
+  assert.match(d.logs(), /"event":"mcp\.stopped","calls":3/, 'three tool calls ran (the unknown tool is no call)');
 });
