@@ -384,7 +384,7 @@ describe('the hub calls MCP tools itself', () => {
   });
 });
 
-test('a hub restarted while an MCP call is in flight resolves it as interrupted and never calls twice', async () => {
+for (const how of ['kill9', 'stop']) test(`a hub restarted (${how}) while an MCP call is in flight resolves it as interrupted and never calls twice`, async () => {
   const mini = await miniMcp({ mode: 'json' });
   const dataDir = tempDir();
   let hub = await startHub({ dataDir });
@@ -394,7 +394,11 @@ test('a hub restarted while an MCP call is in flight resolves it as interrupted 
       agent: env.agent.id, environment_id: env.environment.id, initial_events: text('mcp mini hang {}\nsay after'),
     });
     await until(async () => mini.requests.filter((r) => r.msg?.method === 'tools/call').length, (n) => n === 1, { what: 'the tools/call' });
-    await hub.kill9();
+    if (how === 'kill9') await hub.kill9();
+    else {
+      await hub.stop();   // SIGTERM: exits 0 (sanitizers included) with the call abandoned
+      assert.match(hub.logs(), /mcp\.calls_abandoned/);
+    }
     hub = await startHub({ dataDir, listen: new URL(hub.url).host });
     const h = await turnEnded(hub, s.id);
     const rs = results(h);
