@@ -178,6 +178,9 @@ describe('the hub calls MCP tools itself', () => {
   });
 
   test('(b) two calls in one turn share one MCP session (one initialize in the gateway audit)', async () => {
+    // (a)'s call went through this gateway; its audit lines are written
+    // asynchronously: count from after them.
+    await until(() => auditLines(auditFile), (l) => l.some((x) => x.method === 'tools/call'), { what: "(a)'s audit line" });
     const tcBefore = auditLines(auditFile).filter((l) => l.method === 'tools/call').length;
     const initBefore = auditLines(auditFile).filter((l) => l.method === 'initialize').length;
     const { h } = await run([{ type: 'url', name: 'docs', url: docsUrl }],
@@ -384,17 +387,26 @@ describe('the hub calls MCP tools itself', () => {
   });
 });
 
-for (const how of ['kill9', 'stop']) test(`a hub restarted (${how}) while an MCP call is in flight resolves it as interrupted and never calls twice`, async () => {
+for (const how of ['kill9', 'stop', 'confirmed']) test(`a hub restarted (${how}) while an MCP call is in flight resolves it as interrupted and never calls twice`, async () => {
   const mini = await miniMcp({ mode: 'json' });
   const dataDir = tempDir();
   let hub = await startHub({ dataDir });
   try {
-    const env = await hubSetup(hub, { agent: { mcp_servers: [{ type: 'url', name: 'mini', url: `${mini.url}/mcp` }] } });
+    // 'confirmed': an always_ask call, allowed, then in flight when the hub dies.
+    const tools = how === 'confirmed'
+      ? [{ type: 'mcp_toolset', mcp_server_name: 'mini', default_config: { permission_policy: { type: 'always_ask' } } }]
+      : [{ type: 'agent_toolset_20260401' }];
+    const env = await hubSetup(hub, { agent: { mcp_servers: [{ type: 'url', name: 'mini', url: `${mini.url}/mcp` }], tools } });
     const s = await env.client.beta.sessions.create({
       agent: env.agent.id, environment_id: env.environment.id, initial_events: text('mcp mini hang {}\nsay after'),
     });
+    if (how === 'confirmed') {
+      const h0 = await until(() => history(hub, s.id), (h) => h.some((e) => e.stop_reason?.type === 'requires_action'), { what: 'requires_action' });
+      const use = h0.find((e) => e.type === 'agent.mcp_tool_use');
+      await env.client.beta.sessions.events.send(s.id, { events: [{ type: 'user.tool_confirmation', tool_use_id: use.id, result: 'allow' }] });
+    }
     await until(async () => mini.requests.filter((r) => r.msg?.method === 'tools/call').length, (n) => n === 1, { what: 'the tools/call' });
-    if (how === 'kill9') await hub.kill9();
+    if (how !== 'stop') await hub.kill9();
     else {
       await hub.stop();   // SIGTERM: exits 0 (sanitizers included) with the call abandoned
       assert.match(hub.logs(), /mcp\.calls_abandoned/);
