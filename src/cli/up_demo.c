@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `airlock up`'s API objects and demo: the environment and agent (found by
- * name, so a second run reuses them), a fresh environment key per run
- * (revoked when up stops), and a demo session whose scripted agent works in
- * its workspace and leaves a report in its outputs directory. Blocking
+ * name, so a second run reuses them; the agent's MCP server is the
+ * tunnel's), a fresh environment key per run (revoked when up stops), and a
+ * demo session whose scripted agent calls the private MCP tool through the
+ * tunnel, works in its workspace and leaves a report in its outputs
+ * directory. Blocking
  * calls through the CLI's client; the parent process only, except
  * up_demo_follow, which runs in the forked timeline child. */
 #include <stdio.h>
