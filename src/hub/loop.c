@@ -339,6 +339,10 @@ static int step_once(struct hub *h, const char *sid)
         goto out;
     json_t *agent = json_object_get(s, "agent");
     if (st.interrupted) {
+        /* An MCP call in flight is abandoned: its answer could no longer be
+         * used, and the connection need not wait for it. */
+        if (st.open_call && !strcmp(type_of(st.open_call), "agent.mcp_tool_use"))
+            mcp_call_cancel(h, json_string_value(json_object_get(st.open_call, "id")));
         ret = emit_idle(h, sid, json_pack("{s:s}", "type", "end_turn"));
         goto out;
     }

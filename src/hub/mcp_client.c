@@ -65,6 +65,7 @@ struct mcp_call {
     int64_t deadline_us;   /* monotonic: the whole call, all requests */
     int64_t rpc_id;        /* id of the request in flight (0 for a notification) */
     bool reinitialized;    /* a 404 already made us initialize again once */
+    bool cancelled;        /* mcp_call_cancel: the outcome goes nowhere */
     /* how to reach the server */
     char *connect_to;      /* tunnel: "::<relay host>:<relay port>" */
     char *ca_pem;          /* tunnel: the active CA certificates */
@@ -395,6 +396,14 @@ static void on_done(int err, long status, const char *body, size_t len, void *ud
     k->xfer = NULL;
     if (k->c->closing)
         return;   /* mcp_client_done frees the call */
+    if (k->cancelled) {
+        (void) al_map_remove(k->c->calls, k->call_id);
+        if (k->conn)
+            conn_reset(k->conn);   /* the server may still be working in that session */
+        al_log(AL_INFO, "mcp.call.cancelled", AL_STR("session", k->session_id), AL_STR("call", k->call_id));
+        call_free(k);
+        return;
+    }
     if (!k->resp && err == 0 && k->rpc_id && k->status >= 200 && k->status <= 299 && k->kind == MCP_BODY_JSON &&
         mcp_rpc_pick(k->body.data ? k->body.data : "", k->body.len, k->rpc_id, &k->resp) != 1)
         k->resp = NULL;
@@ -615,6 +624,15 @@ int mcp_call_start(struct hub *h, json_t *session, const char *call_id, const ch
         return 1;
     }
     return 0;
+}
+
+void mcp_call_cancel(struct hub *h, const char *call_id)
+{
+    struct mcp_call *k = h->mcp && call_id ? al_map_get(h->mcp->calls, call_id) : NULL;
+    if (!k || k->cancelled)
+        return;
+    k->cancelled = true;
+    al_curl_cancel(k->xfer);   /* on_done runs on a later pass, with -ECANCELED, and frees k */
 }
 
 bool mcp_call_in_flight(struct hub *h, const char *call_id)

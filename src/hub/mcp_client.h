@@ -29,5 +29,9 @@ void mcp_client_done(struct hub *h);
 _must_check_ int mcp_call_start(struct hub *h, json_t *session, const char *call_id, const char *server,
                                 const char *tool, json_t *input, char **ret_msg, const char **ret_error_type);
 
+/* Abandons call_id if it is in flight: its transfer is stopped and no
+ * outcome reaches the loop. A no-op otherwise. */
+void mcp_call_cancel(struct hub *h, const char *call_id);
+
 /* True while call_id is being called by this process. */
 bool mcp_call_in_flight(struct hub *h, const char *call_id);

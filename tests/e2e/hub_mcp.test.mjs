@@ -67,7 +67,11 @@ async function miniMcp({ mode = 'json' } = {}) {
       if (msg?.method === 'notifications/initialized') { res.writeHead(202); res.end(); return; }
       if (msg?.method !== 'tools/call') { res.writeHead(400); res.end(); return; }
       const name = msg.params?.name;
-      if (name === 'hang') { m.held.push(res); return; }   // never answered
+      if (name === 'hang') {   // never answered; counts the client hanging up
+        m.held.push(res);
+        res.on('close', () => { m.hangClosed = (m.hangClosed ?? 0) + 1; });
+        return;
+      }
       const result = name === 'fail'
         ? { content: [{ type: 'text', text: 'the tool failed on purpose' }], isError: true }
         : name === 'rpcerror' ? null
@@ -369,6 +373,22 @@ describe('the hub calls MCP tools itself', () => {
     assert.equal(use3.evaluated_permission, 'deny');
     assert.match(results(h).at(-1).content[0].text, /tool fail of MCP server mini is disabled/);
     assert.ok(!calls().includes('{"ask":3}'));
+  });
+
+  test('user.interrupt during an MCP call ends the turn and hangs up on the server; no result is appended', async () => {
+    const closedBefore = mini.hangClosed ?? 0;
+    const hangs = () => mini.requests.filter((r) => r.msg?.params?.name === 'hang').length;
+    const hangsBefore = hangs();
+    const agent = await env.client.beta.agents.create({
+      name: 'mcp', model: 'airlock-scripted', mcp_servers: [{ type: 'url', name: 'mini', url: `${mini.url}/mcp` }],
+    });
+    const s = await env.client.beta.sessions.create({ agent: agent.id, environment_id: env.environment.id, initial_events: text('mcp mini hang {}\nsay never') });
+    await until(async () => hangs(), (n) => n === hangsBefore + 1, { what: 'the hanging tools/call' });
+    await env.client.beta.sessions.events.send(s.id, { events: [{ type: 'user.interrupt' }] });
+    const h = await turnEnded(hub, s.id);
+    await until(async () => mini.hangClosed ?? 0, (n) => n > closedBefore, { what: 'the hub hanging up' });
+    assert.equal(results(h).length, 0, 'an abandoned call gets no result');
+    assert.ok(!h.some((e) => e.type === 'agent.message' && e.content[0].text === 'never'));
   });
 
   test('401 from the server is an authentication error; a refused connection a connection error', async () => {
