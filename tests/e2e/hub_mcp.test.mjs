@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { http as hubHttp, history, setup as hubSetup, startHub, tempDir, until } from './lib/hub.mjs';
 import {
-  TUNNEL_DOMAIN, createTunnel, freePort, makeCa, relayPki, startEverything, startGateway, startRelay,
+  TUNNEL_DOMAIN, createTunnel, freePort, issue, makeCa, relayPki, startDaemon, startEverything, startGateway, startRelay,
 } from './lib/tunnel.mjs';
 
 const text = (t) => [{ type: 'user.message', content: [{ type: 'text', text: t }] }];
@@ -117,12 +117,19 @@ function auditLines(file) {
 describe('the hub calls MCP tools itself', () => {
   const dir = tempDir('airlock-e2e-hubmcp-');
   const auditFile = join(dir, 'audit.jsonl');
-  let hub, tun, rpki, relay, gateway, everything, proxy, mini, miniSse, env;
+  let hub, tun, rpki, rogue, relay, gateway, everything, proxy, mini, miniSse, env;
   let docsUrl;
 
   before(async () => {
     proxy = await countingProxy();
-    hub = await startHub({ args: ['--tunnel-domain', TUNNEL_DOMAIN, '--tunnel-relay', proxy.addr, '--mcp-timeout', '20s'] });
+    // A CA the hub trusts for MCP servers outside tunnels (--mcp-cacert), and
+    // that OpenSSL's default verify paths would trust too (SSL_CERT_FILE): a
+    // tunnel's certificate check must use neither.
+    rogue = makeCa(sub(dir, 'rogue'), 'rogue');
+    hub = await startHub({
+      args: ['--tunnel-domain', TUNNEL_DOMAIN, '--tunnel-relay', proxy.addr, '--mcp-timeout', '20s', '--mcp-cacert', rogue.ca],
+      env: { SSL_CERT_FILE: rogue.ca, SSL_CERT_DIR: sub(dir, 'rogue-dir') },
+    });
     tun = await createTunnel(hub, sub(dir, 't1'));
     rpki = relayPki(dir);
     everything = await startEverything();
@@ -255,6 +262,41 @@ describe('the hub calls MCP tools itself', () => {
       assert.equal(h.find((e) => e.type === 'session.error')?.error.type, 'mcp_connection_failed_error');
       assert.ok(proxy.conns > before, 'the hub did reach the relay: the refusal is its own certificate check');
       assert.ok(!auditLines(audit4).some((l) => l.method === 'tools/call'), 'no tools/call reached the server');
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  test('(c) https outside a tunnel, verified against --mcp-cacert', async () => {
+    const leaf = issue(rogue, 'direct', { dns: ['localhost'] });
+    const gw = await startDaemon(['gateway', '--listen-tls', '127.0.0.1:0', '--cert', leaf.cert, '--key', leaf.key,
+      '--route', `localhost=${everything.url}`], { what: 'gateway (direct)' });
+    try {
+      const port = gw.ready.split(':').at(-1);
+      const { h } = await run([{ type: 'url', name: 'tls', url: `https://localhost:${port}/mcp` }], 'mcp tls echo {"message":"over tls"}');
+      const [res] = results(h);
+      assert.equal(res.is_error, false, JSON.stringify(res));
+      assert.match(JSON.stringify(res.content), /over tls/);
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  test('(e) a gateway presenting a certificate from --mcp-cacert\'s CA (also in SSL_CERT_FILE), not the tunnel\'s: is_error', async () => {
+    const t5 = await createTunnel(hub, sub(dir, 't5'));
+    const inner = issue(rogue, 't5-inner', { dns: [`*.${t5.tunnel.hostname}`] });
+    const audit5 = join(dir, 'audit5.jsonl');
+    const gw = await startGateway(relay, { ...t5, inner }, rpki.ca, {
+      routes: [`docs=${everything.url}`], args: ['--audit-log', audit5, '--connections', '1'],
+    });
+    try {
+      const before = proxy.conns;
+      const { h } = await run([{ type: 'url', name: 'docs', url: `https://docs.${t5.tunnel.hostname}/mcp` }], 'mcp docs echo {"message":"nope"}');
+      const [res] = results(h);
+      assert.equal(res.is_error, true, JSON.stringify(res));
+      assert.match(res.content[0].text, /TLS handshake failed/);
+      assert.ok(proxy.conns > before, 'the hub reached the relay');
+      assert.ok(!auditLines(audit5).some((l) => l.method === 'tools/call'), 'no tools/call reached the server');
     } finally {
       await gw.stop();
     }
