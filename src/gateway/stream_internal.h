@@ -5,6 +5,7 @@
  * except the audit writer's queue (audit_writer.c), which is locked. */
 #pragma once
 
+#include <event2/util.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -215,6 +216,7 @@ struct gw_stream {
     uint64_t id, fed, credited;
     struct bufferevent *up;
     struct gw_resolve *resolve;
+    struct evutil_addrinfo *addrs, *addr;   /* the upstream's addresses, the one being dialled */
     struct event *reap, *timer;
     struct gw_h1 *h1;
     struct gw_audit_stream *audit;

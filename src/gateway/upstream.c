@@ -29,6 +29,8 @@ struct gw_resolve {
     struct evdns_getaddrinfo_request *req;
 };
 
+static void connect_next(struct gw_stream *s, const char *why);
+
 static void up_read(struct bufferevent *bev, void *arg)
 {
     struct gw_stream *s = arg;
@@ -89,13 +91,13 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if ((what & BEV_EVENT_TIMEOUT) && s->state == GW_S_CONNECTING) {
-        gw_stream_upstream_failed(s, GW_UPERR_CONNECT, "timeout");
+        connect_next(s, "timeout");
         return;
     }
     if (what & BEV_EVENT_ERROR) {
         int e = EVUTIL_SOCKET_ERROR();
         if (s->state == GW_S_CONNECTING) {
-            gw_stream_upstream_failed(s, GW_UPERR_CONNECT, al_errno_name(e));
+            connect_next(s, al_errno_name(e));
             return;
         }
         al_log(AL_INFO, "stream.upstream_error", AL_U64("stream", s->id), AL_ERR(-e));
@@ -103,17 +105,58 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-static void connect_to(struct gw_stream *s, const struct sockaddr *sa, socklen_t len)
+static struct bufferevent *new_bev(struct gw_stream *s)
+{
+    struct bufferevent *b = bufferevent_socket_new(s->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!b)
+        return NULL;
+    bufferevent_setcb(b, up_read, up_write, up_event, s);
+    bufferevent_setwatermark(b, EV_WRITE, GW_UP_OUT_LOW, 0);
+    /* Bounds each connect (a black-holed address); cleared once connected. */
+    struct timeval ct = { CONNECT_TIMEOUT_S, 0 };
+    (void) bufferevent_set_timeouts(b, NULL, &ct);
+    bufferevent_enable(b, EV_READ | EV_WRITE);
+    return b;
+}
+
+/* The next allowed address from s->addr on (inclusive), or NULL. */
+static struct evutil_addrinfo *allowed_from(struct gw_stream *s, struct evutil_addrinfo *ai)
+{
+    for (; ai; ai = ai->ai_next)
+        if (gw_cidr_allows(&s->ctx->allowed, ai->ai_addr))
+            return ai;
+    return NULL;
+}
+
+static void dial(struct gw_stream *s)
 {
     char host[INET6_ADDRSTRLEN] = "";
+    const struct sockaddr *sa = s->addr->ai_addr;
     const void *a = sa->sa_family == AF_INET ? (const void *) &((const struct sockaddr_in *) sa)->sin_addr
                                              : (const void *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
     (void) evutil_inet_ntop(sa->sa_family, a, host, sizeof(host));
     al_log(AL_DEBUG, "stream.upstream_connect", AL_U64("stream", s->id), AL_STR("addr", host));
-    if (bufferevent_socket_connect(s->up, sa, (int) len) < 0) {
-        if (s->state != GW_S_CLOSED)
-            gw_stream_upstream_failed(s, GW_UPERR_CONNECT, "connect");
+    if (bufferevent_socket_connect(s->up, sa, (int) s->addr->ai_addrlen) < 0 && s->state != GW_S_CLOSED)
+        connect_next(s, "connect");
+}
+
+/* The address being dialled failed: the next allowed one gets a fresh
+ * socket and the bytes the client has sent so far; none left is a 502. */
+static void connect_next(struct gw_stream *s, const char *why)
+{
+    struct evutil_addrinfo *next = s->addr ? allowed_from(s, s->addr->ai_next) : NULL;
+    struct bufferevent *b = next ? new_bev(s) : NULL;
+
+    if (!b) {
+        gw_stream_upstream_failed(s, GW_UPERR_CONNECT, why);
+        return;
     }
+    al_log(AL_DEBUG, "stream.upstream_retry", AL_U64("stream", s->id), AL_STR("why", why));
+    (void) evbuffer_add_buffer(bufferevent_get_output(b), bufferevent_get_output(s->up));
+    bufferevent_free(s->up);
+    s->up = b;
+    s->addr = next;
+    dial(s);
 }
 
 static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
@@ -134,34 +177,25 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
             evutil_freeaddrinfo(res);
         return;
     }
-    struct evutil_addrinfo *ok = NULL;
-    for (struct evutil_addrinfo *ai = res; ai && !ok; ai = ai->ai_next)
-        if (gw_cidr_allows(&s->ctx->allowed, ai->ai_addr))
-            ok = ai;
-    if (!ok)
+    s->addrs = res;   /* freed with the upstream */
+    s->addr = allowed_from(s, res);
+    if (!s->addr)
         gw_stream_upstream_failed(s, GW_UPERR_IP_NOT_ALLOWED, "no address of the upstream is in --allowed-ips");
     else
-        connect_to(s, ok->ai_addr, ok->ai_addrlen);
-    evutil_freeaddrinfo(res);
+        dial(s);
 }
 
 void gw_upstream_start(struct gw_stream *s)
 {
     struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                                     .ai_protocol = IPPROTO_TCP, .ai_flags = EVUTIL_AI_ADDRCONFIG };
+                                     .ai_protocol = IPPROTO_TCP };
     char port[8];
 
-    s->up = bufferevent_socket_new(s->ctx->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    s->up = new_bev(s);
     if (!s->up) {
         gw_stream_finish(s, true);
         return;
     }
-    bufferevent_setcb(s->up, up_read, up_write, up_event, s);
-    bufferevent_setwatermark(s->up, EV_WRITE, GW_UP_OUT_LOW, 0);
-    /* Bounds the connect (a black-holed upstream); cleared once connected. */
-    struct timeval ct = { CONNECT_TIMEOUT_S, 0 };
-    (void) bufferevent_set_timeouts(s->up, NULL, &ct);
-    bufferevent_enable(s->up, EV_READ | EV_WRITE);
     (void) snprintf(port, sizeof(port), "%u", s->route->port);
     struct gw_resolve *rv = al_xcalloc(1, sizeof(*rv));
     rv->s = s;
@@ -185,6 +219,9 @@ void gw_upstream_cancel(struct gw_stream *s)
         bufferevent_free(s->up);
         s->up = NULL;
     }
+    if (s->addrs)
+        evutil_freeaddrinfo(s->addrs);
+    s->addrs = s->addr = NULL;
 }
 
 void gw_upstream_resume(struct gw_stream *s)

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import dns from 'node:dns/promises';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { tempDir } from './lib/hub.mjs';
@@ -91,7 +92,7 @@ const s = http.createServer(async (req, res) => {
     'MCP-Protocol-Version': '2025-11-25', 'WWW-Authenticate': 'Bearer resource_metadata="https://docs.gw.test/.well-known/oauth-protected-resource"' });
   res.end(status === 202 ? '' : out);
 });
-s.listen(0, '127.0.0.1', () => console.log('PORT ' + s.address().port));
+s.listen(0, process.env.UP_HOST || '127.0.0.1', () => console.log('PORT ' + s.address().port));
 `;
 
 function split(addr) {
@@ -406,4 +407,29 @@ test('gateway direct: keep-alive: several requests on one connection, each audit
   await gw.stop();
   const lines = readFileSync(auditLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(lines.map((l) => [l.tool, l.rpc_id, l.stream]), [['tool1', '1', 1], ['tool2', '2', 1], ['tool3', '3', 1]]);
+});
+
+test('gateway direct: an upstream by name (localhost) is reached whichever of its addresses listens', async (t) => {
+  /* When localhost has both an IPv4 and an IPv6 address, the upstream
+   * listens on the IPv6 one only, so the IPv4 address refuses and the next
+   * is dialled; with one address, it listens there. */
+  const dir = tempDir('airlock-gwd-lh-');
+  const addrs = (await dns.lookup('localhost', { all: true })).map((a) => a.address);
+  const host = addrs.find((a) => a.includes(':')) ?? addrs[0];
+  const up = await startNodeUpstream(UPSTREAM, { env: { UP_HOST: host } });
+  const ca = makeCa(join(dir, 'op'), 'operator');
+  const inner = issue(ca, 'inner', { dns: ['lh.gw.test'] });
+  const gw = await startDaemon(['gateway', '--listen-tls', '127.0.0.1:0', '--route', `lh=http://localhost:${up.port}`,
+    '--cert', inner.cert, '--key', inner.key, '--log-level', 'debug'], { what: 'gateway' });
+  t.after(async () => {
+    await gw.kill9();
+    await up.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const r = await request(gw, readFileSync(ca.ca), { servername: 'lh.gw.test', body: '{}', headers: { host: 'lh.gw.test' } });
+  assert.equal(r.status, 200, r.body.toString());
+  const dialled = gw.logs().split('\n').filter((l) => l.includes('"stream.upstream_connect"')).map((l) => JSON.parse(l).addr);
+  t.diagnostic(`dialled ${dialled.join(', ')}`);
+  assert.equal(dialled[dialled.length - 1], host);
+  await gw.stop();
 });
