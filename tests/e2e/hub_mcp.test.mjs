@@ -67,6 +67,11 @@ async function miniMcp({ mode = 'json' } = {}) {
       if (msg?.method === 'notifications/initialized') { res.writeHead(202); res.end(); return; }
       if (msg?.method !== 'tools/call') { res.writeHead(400); res.end(); return; }
       const name = msg.params?.name;
+      if (name === 'big') {   // a result larger than the hub's default --mcp-max-response (4 MiB)
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: 'x'.repeat(5 << 20) }] } }));
+        return;
+      }
       if (name === 'hang') {   // never answered; counts the client hanging up
         m.held.push(res);
         res.on('close', () => { m.hangClosed = (m.hangClosed ?? 0) + 1; });
@@ -267,7 +272,7 @@ describe('the hub calls MCP tools itself', () => {
     }
   });
 
-  test('(c) https outside a tunnel, verified against --mcp-cacert', async () => {
+  test('(c2) https outside a tunnel, verified against --mcp-cacert', async () => {
     const leaf = issue(rogue, 'direct', { dns: ['localhost'] });
     const gw = await startDaemon(['gateway', '--listen-tls', '127.0.0.1:0', '--cert', leaf.cert, '--key', leaf.key,
       '--route', `localhost=${everything.url}`], { what: 'gateway (direct)' });
@@ -282,7 +287,7 @@ describe('the hub calls MCP tools itself', () => {
     }
   });
 
-  test('(e) a gateway presenting a certificate from --mcp-cacert\'s CA (also in SSL_CERT_FILE), not the tunnel\'s: is_error', async () => {
+  test('(e2) a gateway presenting a certificate from --mcp-cacert\'s CA (also in SSL_CERT_FILE), not the tunnel\'s: is_error', async () => {
     const t5 = await createTunnel(hub, sub(dir, 't5'));
     const inner = issue(rogue, 't5-inner', { dns: [`*.${t5.tunnel.hostname}`] });
     const audit5 = join(dir, 'audit5.jsonl');
@@ -431,6 +436,25 @@ describe('the hub calls MCP tools itself', () => {
     await until(async () => mini.hangClosed ?? 0, (n) => n > closedBefore, { what: 'the hub hanging up' });
     assert.equal(results(h).length, 0, 'an abandoned call gets no result');
     assert.ok(!h.some((e) => e.type === 'agent.message' && e.content[0].text === 'never'));
+  });
+
+  test('the servers of a session\'s updated agent are the ones called; a response over --mcp-max-response is refused', async () => {
+    const agent = await env.client.beta.agents.create({
+      name: 'mcp', model: 'airlock-scripted', mcp_servers: [{ type: 'url', name: 'm', url: `http://127.0.0.1:${await freePort()}/mcp` }],
+    });
+    const s = await env.client.beta.sessions.create({ agent: agent.id, environment_id: env.environment.id });
+    const u = await hubHttp(hub, 'POST', `/v1/sessions/${s.id}`, { body: { agent: { mcp_servers: [{ type: 'url', name: 'm', url: `${mini.url}/mcp` }] } } });
+    assert.equal(u.status, 200, JSON.stringify(u.body));
+    await env.client.beta.sessions.events.send(s.id, { events: text('mcp m echo {"over":"ride"}\nmcp m big {}') });
+    const h = await turnEnded(hub, s.id);
+    const rs = results(h);
+    assert.equal(rs.length, 2);
+    assert.equal(rs[0].is_error, false, JSON.stringify(rs[0]));
+    assert.equal(rs[0].content[0].text, 'mini:{"over":"ride"}');
+    assert.equal(rs[1].is_error, true);
+    assert.match(rs[1].content[0].text, /response too large/);
+    assert.ok(JSON.stringify(h).length < (1 << 20), 'nothing of the big answer was stored');
+    assert.equal(h.find((e) => e.type === 'session.error')?.error.type, 'mcp_connection_failed_error');
   });
 
   test('401 from the server is an authentication error; a refused connection a connection error', async () => {
