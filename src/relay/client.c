@@ -29,6 +29,8 @@
 #define ALERT_INTERNAL_ERROR 80
 #define ALERT_UNRECOGNIZED_NAME 112
 #define ALERT_DECODE_ERROR 50
+#define CLIENT_READ_CHUNK (64u << 10)
+#define CLIENT_READ_MAX (256u << 10)
 
 enum rc_state { RC_HELLO, RC_OPEN, RC_FLUSH, RC_ALERT };
 
@@ -248,6 +250,7 @@ static void client_route(struct relay_client *c, const struct relay_hello *h)
     c->state = RC_OPEN;
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
     c->credit = evbuffer_add_cb(bufferevent_get_output(c->bev), on_credit, c);
+    (void) bufferevent_set_max_single_write(c->bev, CLIENT_READ_MAX);
     al_log(AL_DEBUG, "client.routed", AL_U64("client", c->id), AL_STR("tunnel", t->id), AL_U64("gw", g->id),
            AL_I64("stream", al_h2_stream_id(c->st)));
     (void) client_pump(c);               /* replay the ClientHello verbatim */
@@ -277,12 +280,51 @@ static void client_on_hello(struct relay_client *c)
     client_route(c, &h);
 }
 
+/* libevent 2.1 reads at most 4 KiB from a socket per callback; an active
+ * client gets up to CLIENT_READ_MAX per pass, read here directly into the
+ * input buffer. Returns -errno on a hard socket error (nothing freed). */
+static int client_read_more(struct relay_client *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    int fd = bufferevent_getfd(c->bev);
+
+    for (size_t total = 0; total < CLIENT_READ_MAX && !c->paused;) {
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(in, CLIENT_READ_CHUNK, &v, 1) < 1)
+            return 0;
+        ssize_t n = recv(fd, v.iov_base, AL_MIN(v.iov_len, (size_t) CLIENT_READ_CHUNK), 0);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        if (n == 0)
+            return 0;                 /* EOF: the bufferevent sees it next */
+        v.iov_len = (size_t) n;
+        if (evbuffer_commit_space(in, &v, 1) < 0)
+            return -ENOMEM;
+        total += (size_t) n;
+        if ((size_t) n < CLIENT_READ_CHUNK)
+            return 0;
+        if (client_pump(c) < 0)
+            return -EPIPE;            /* c is gone: the caller must not touch it */
+    }
+    return 0;
+}
+
 static void cl_on_read(struct bufferevent *bev, void *arg)
 {
     struct relay_client *c = arg;
-    if (c->state == RC_HELLO)
+
+    if (c->state == RC_HELLO) {
         client_on_hello(c);
-    else if (c->state == RC_OPEN)
+        return;
+    }
+    if (c->state != RC_OPEN || client_pump(c) < 0)
+        return;
+    int k = client_read_more(c);
+    if (k == -EPIPE)
+        return;
+    if (k < 0)
+        client_free(c);
+    else
         (void) client_pump(c);
 }
 

@@ -22,6 +22,8 @@
  * write callback fires again below AL_H2_OUT_LO. */
 #define AL_H2_OUT_HI (128u << 10)
 #define AL_H2_OUT_LO (32u << 10)
+#define AL_H2_IN_HI (1u << 20)
+#define AL_H2_IO_CHUNK (256u << 10)
 #define AL_H2_MAX_HDRS 24
 #define AL_H2_HDR_SCRATCH 4096
 
@@ -524,8 +526,13 @@ struct al_h2_conn *al_h2_conn_new(struct event_base *base, struct bufferevent *b
     }
     timer_arm(c, c->last_recv);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
-    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    /* libevent 2.1 moves at most 4 KiB per read callback unless a high read
+     * watermark and a larger single read/write allow more: one loop pass
+     * then handles up to 256 KiB each way instead of one 4 KiB slice. */
+    bufferevent_setwatermark(bev, EV_READ, 0, AL_H2_IN_HI);
     bufferevent_setwatermark(bev, EV_WRITE, AL_H2_OUT_LO, 0);
+    (void) bufferevent_set_max_single_read(bev, AL_H2_IO_CHUNK);
+    (void) bufferevent_set_max_single_write(bev, AL_H2_IO_CHUNK);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
         on_read(bev, c);

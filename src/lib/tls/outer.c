@@ -42,6 +42,9 @@ int al_outer_server_new(const char *cert_file, const char *key_file, struct al_o
     }
     (void) SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    /* Idle gateway links give their record buffers back. No read-ahead:
+     * libevent's OpenSSL bufferevent does not look at SSL_pending(), so
+     * bytes read ahead would wait for the next socket event. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
         set_why(why, whylen, "cannot load the certificate", cert_file);
@@ -70,6 +73,7 @@ int al_outer_client_new(const char *ca_file, struct al_outer_ctx **ret, char *wh
     }
     (void) SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx);
     if (ok != 1) {
         set_why(why, whylen, "cannot load the CA bundle", ca_file ? ca_file : "(system store)");
