@@ -361,13 +361,14 @@ void gw_stream_pump_in(struct gw_stream *s)
         ssize_t n = al_inner_read(s->tls, buf, sizeof(buf));
         if (n == -EAGAIN)
             break;
-        if (n == 0 || n == -EPROTO) {
-            /* close_notify, or the transport's EOF without one: the client
-             * sends nothing more. A TLS error before the EOF: reset. */
-            if (n == -EPROTO && (!s->in_eof || al_inner_pending_in(s->tls) > 0)) {
-                gw_stream_finish(s, true);
-                return;
-            }
+        if (n == -EPROTO) {
+            /* A TLS error, or the transport's EOF without close_notify: the
+             * client is gone (crashed or aborted), so the request is too. */
+            al_log(AL_DEBUG, "stream.client_abort", AL_U64("stream", s->id), AL_BOOL("eof", s->in_eof));
+            gw_stream_finish(s, true);
+            return;
+        }
+        if (n == 0) {   /* close_notify: the client sends nothing more */
             client_ended(s);
             break;
         }
