@@ -308,7 +308,7 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_dial *d = arg;
     struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                                     .ai_protocol = IPPROTO_TCP, .ai_flags = EVUTIL_AI_ADDRCONFIG };
+                                     .ai_protocol = IPPROTO_TCP };
     const char *proxy = secure_getenv("HTTPS_PROXY");
     if (!proxy || !proxy[0])
         proxy = secure_getenv("https_proxy");

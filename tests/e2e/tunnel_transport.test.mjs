@@ -247,3 +247,30 @@ test('tunnel transport: through an HTTPS_PROXY (CONNECT, Basic auth), NO_PROXY b
   assert.ok(err, 'a client of the archived tunnel is refused');
   assert.match(relay.logs(), /"event":"tunnel.archived"/);
 });
+
+test('tunnel transport over IPv6: relay listeners on [::1], the gateway dials [::1]:port, the client address is reported as [v6]:port', async (t) => {
+  const dir = tempDir('airlock-tr6-');
+  const hub = await startHub({ args: ['--tunnel-domain', TUNNEL_DOMAIN] });
+  const daemons = [];
+  t.after(async () => {
+    for (const d of daemons.reverse()) await d.stop();
+    await hub.stop();
+    hub.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const setup = await createTunnel(hub, dir);
+  const pki = relayPki(dir);
+  const relay = await startRelay(hub, pki, { listen: '[::1]:0', gatewayListen: '[::1]:0', args: ['--log-level', 'debug'] });
+  daemons.push(relay);
+  assert.match(relay.clientAddr, /^\[::1\]:\d+$/);
+  assert.match(relay.gatewayAddr, /^\[::1\]:\d+$/);
+  const upstream = await startNodeUpstream(UPSTREAM);
+  daemons.push({ stop: () => upstream.stop() });
+  const gateway = await startGateway(relay, setup, pki.ca, { routes: [`docs=${upstream.url}`], args: ['--connections', '1'] });
+  daemons.push(gateway);
+  assert.equal(gateway.ready, relay.gatewayAddr);
+  const r = await request(relay, `docs.${setup.tunnel.hostname}`, readFileSync(setup.operatorCa), { body: 'six' });
+  assert.equal(r.status, 200);
+  assert.equal(JSON.parse(r.body).body, 'six');
+  assert.match(relay.logs(), /"event":"client.routed"/);
+});
