@@ -178,6 +178,38 @@ static void test_meta_bad(void **state)
     ASSERT_RET(gw_meta_parse(h, 7, &m), -EBADMSG);
 }
 
+/* ---- relay addresses and NO_PROXY (gateway dial) ---- */
+
+static void test_hostport_and_no_proxy(void **state)
+{
+    char *h = NULL, *p = NULL;
+
+    ASSERT_OK(gw_split_hostport("relay.example:7844", &h, &p));
+    ASSERT_STR_EQ(h, "relay.example");
+    ASSERT_STR_EQ(p, "7844");
+    free(h), free(p);
+    ASSERT_OK(gw_split_hostport("[2001:db8::1]:443", &h, &p));
+    ASSERT_STR_EQ(h, "2001:db8::1");
+    ASSERT_STR_EQ(p, "443");
+    free(h), free(p);
+    static const char *const bad[] = { "relay", "relay:", ":443", "relay:0", "relay:65536", "2001:db8::1:443",
+                                       "[2001:db8::1]443", "relay:44x" };
+    for (size_t i = 0; i < AL_ELEMENTSOF(bad); i++)
+        ASSERT_RET(gw_split_hostport(bad[i], &h, &p), -EINVAL);
+
+    assert_true(gw_no_proxy_match("*", "relay.example"));
+    assert_true(gw_no_proxy_match("example.com, relay.example", "relay.example"));
+    assert_true(gw_no_proxy_match(".example", "relay.example"));
+    assert_true(gw_no_proxy_match("example", "relay.example"));
+    assert_true(gw_no_proxy_match("RELAY.example:7844", "relay.example"));
+    assert_true(gw_no_proxy_match("127.0.0.1", "127.0.0.1"));
+    assert_false(gw_no_proxy_match("ample", "relay.example"));
+    assert_false(gw_no_proxy_match("other.example", "relay.example"));
+    assert_false(gw_no_proxy_match("", "relay.example"));
+    assert_false(gw_no_proxy_match(NULL, "relay.example"));
+    assert_false(gw_no_proxy_match("127.0.0.1", "127.0.0.10"));
+}
+
 /* ---- two connections over a socketpair ---- */
 
 struct side {
@@ -342,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_upgrade_response),
         cmocka_unit_test(test_meta_ok),
         cmocka_unit_test(test_meta_bad),
+        cmocka_unit_test(test_hostport_and_no_proxy),
         cmocka_unit_test(test_h2_flow_control),
         cmocka_unit_test(test_h2_reset),
     };
