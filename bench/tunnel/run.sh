@@ -28,6 +28,8 @@
 #   TUNNEL_RECONNECTS relay restarts (default 20; 0 skips)
 #   TUNNEL_LOG_LEVEL  relay and gateway --log-level (default warn, as the kit's stunnel logs warnings)
 #   TUNNEL_RELAY_ARGS / TUNNEL_GATEWAY_ARGS  more flags for them
+#   TUNNEL_SYSCALLS=1 strace -c of D1, GW_D1 and AIRLOCK after the timed phases: syscalls per request
+#                     and per MB (evidence for where the time goes; needs strace)
 # Quick: ROUNDS=1 LAT_SECS=1 RPS_SECS=1 SSE_SECS=1 BIG_REPS=1 WARM_SECS=1 TUNNEL_STREAMS=1000
 #        TUNNEL_RECONNECTS=3 bench/tunnel/run.sh build-bench     (about 1 minute)
 set -u # as the kit: its functions report through their status
@@ -277,7 +279,53 @@ if ((want_tunnel)); then
         kill -0 "$relay_pid" 2>/dev/null || fail "the relay died during the $n-stream test"
         kill -0 "$gw_pid" 2>/dev/null || fail "the gateway died during the $n-stream test"
     done
+fi
 
+# (d) optional (TUNNEL_SYSCALLS=1, needs strace): syscalls per request (48-connection closed loop, 2 s)
+# and per MB (one 100 MB GET) of each tunnel process, counted by strace -c after the timed phases.
+# strace slows the processes down; only the counts are used.
+if [[ "${TUNNEL_SYSCALLS:-0}" == 1 ]] && command -v strace >/dev/null; then
+    sys_paths=()
+    for p in D1 GW_D1 AIRLOCK; do [[ " ${paths[*]} " == *" $p "* ]] && sys_paths+=("$p"); done
+    {
+        echo "| path | process | load | syscalls per unit (strace -c) |"
+        echo "|---|---|---|---|"
+    } >"$out/syscalls.md"
+    for p in "${sys_paths[@]}"; do
+        for phase in rps big; do
+            spids=()
+            for pid in ${TP_PIDS[$p]}; do
+                strace -c -f -p "$pid" -o "$out/logs/strace-$p-$phase-$pid.txt" 2>/dev/null &
+                spids+=($!)
+            done
+            sleep 0.5
+            if [[ $phase == rps ]]; then
+                n=$(kit_mcpload max "$p" --conns 48 --warmup 0 --duration 2 | sed -n 's/^rps_n=//p')
+                unit="request (${n:-0} requests)"
+            else
+                kit_mcpload big "$p" --mb 100 --reps 1 >/dev/null
+                n=100
+                unit="MB (100 MB GET)"
+            fi
+            sleep 0.3
+            kill -INT "${spids[@]}" 2>/dev/null
+            wait "${spids[@]}" 2>/dev/null
+            for pid in ${TP_PIDS[$p]}; do
+                comm=$(cat "/proc/$pid/comm" 2>/dev/null)
+                [[ "$p" == AIRLOCK && "$pid" == "$relay_pid" ]] && comm=relay
+                [[ "$p" == AIRLOCK && "$pid" == "$gw_pid" ]] && comm=gateway
+                # strace -c rows: % time, seconds, usecs/call, calls, [errors,] syscall
+                cells=$(awk -v n="${n:-0}" 'NF >= 5 && $4 ~ /^[0-9]+$/ && $NF ~ /^[a-z_0-9]+$/ && $NF != "total" {
+                        t += $4; if (n > 0 && $4 / n >= 0.05) s = s sprintf("%s %.2f, ", $NF, $4 / n) }
+                        END { if (n > 0) printf "**%.1f total**: %s", t / n, s }' "$out/logs/strace-$p-$phase-$pid.txt")
+                echo "| $p | $comm | per $unit | ${cells%, } |" >>"$out/syscalls.md"
+            done
+        done
+    done
+fi
+
+# (c) after (d): the restarts replace the relay that AIRLOCK was measured with
+if ((want_tunnel)); then
     # (c) reconnect after a relay restart: the relay is killed and started again on the same ports
     if ((reconnects > 0)); then
         say "reconnect: $reconnects relay restarts (SIGKILL, same ports)"
@@ -304,5 +352,11 @@ cp "$KIT_TMP"/log/*.log "$out/logs/" 2>/dev/null
     "$kit/jsonl2md.sh" "$out/tunnel.jsonl"
     echo
     "$top/bench/tunnel/report.sh" "$out/tunnel.jsonl" "$extra"
+    if [ -s "$out/syscalls.md" ]; then
+        echo
+        echo "Syscalls of the tunnel processes (TUNNEL_SYSCALLS=1; strace -c, after the timed phases):"
+        echo
+        cat "$out/syscalls.md"
+    fi
 } | tee "$out/summary.md"
 say "done in $(($(date +%s) - t_start)) s; results in $out"
