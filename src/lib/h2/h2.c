@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* HTTP/2 glue: an nghttp2 session driven by a bufferevent (mem_recv on read,
- * mem_send while the output is below AL_H2_OUT_HI), CONNECT streams with
- * lazily allocated send queues, manual window credit, PING liveness, GOAWAY
- * drain. See h2.h for the contract. Loop thread only. */
+/* HTTP/2 glue, the connection: an nghttp2 session driven by a bufferevent
+ * (mem_recv on read, mem_send while the output is below AL_H2_OUT_HI), the
+ * receive callbacks, PING liveness, GOAWAY drain and teardown. The stream
+ * API is in h2_stream.c. See h2.h for the contract. Loop thread only. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -17,53 +17,11 @@
 #include "../base/log.h"
 #include "../base/util.h"
 #include "h2.h"
-
-/* The connection writes frames while its output holds less than this; the
- * write callback fires again below AL_H2_OUT_LO. */
-#define AL_H2_OUT_HI (128u << 10)
-#define AL_H2_OUT_LO (32u << 10)
-#define AL_H2_IN_HI (1u << 20)
-#define AL_H2_IO_CHUNK (256u << 10)
-#define AL_H2_MAX_HDRS 24
-#define AL_H2_HDR_SCRATCH 4096
-
-struct al_h2_stream {
-    struct al_h2_conn *conn;
-    struct al_h2_stream *prev, *next;
-    int32_t id;
-    int status;              /* client: response :status */
-    void *ud;
-    struct evbuffer *out;    /* allocated on first write */
-    size_t unconsumed;       /* received, not yet credited */
-    bool out_eof;            /* END_STREAM requested */
-    bool out_done;           /* END_STREAM or RST queued: no more writes */
-    bool deferred;           /* the data provider returned DEFERRED */
-    bool has_provider;       /* HEADERS submitted with a data provider */
-    bool above_hi;
-};
-
-struct al_h2_conn {
-    struct event_base *base;
-    struct bufferevent *bev;
-    nghttp2_session *ng;
-    enum al_h2_role role;
-    const struct al_h2_cbs *cbs;
-    void *ud;
-    struct al_h2_stream *streams;
-    size_t nstreams;
-    struct event *flush_ev, *timer_ev, *close_ev, *goaway_ev;
-    int close_err;
-    bool closing, notified, draining, eof;
-    int64_t ping_interval, dead_after, last_recv, ping_sent, next_ping, rtt;
-    uint64_t bytes_in, bytes_out;
-    struct al_h2_header hdrs[AL_H2_MAX_HDRS];
-    size_t nhdrs, scratch_len;
-    char scratch[AL_H2_HDR_SCRATCH];
-};
+#include "h2_internal.h"
 
 static void conn_fail(struct al_h2_conn *c, int err);
 
-static void conn_schedule_flush(struct al_h2_conn *c)
+void h2_conn_schedule_flush(struct al_h2_conn *c)
 {
     if (!c->closing)
         event_active(c->flush_ev, EV_TIMEOUT, 0);
@@ -104,84 +62,6 @@ static void on_flush_ev(evutil_socket_t fd, short what, void *arg)
     conn_flush(arg);
 }
 
-/* ---- streams ---- */
-
-static struct al_h2_stream *stream_new(struct al_h2_conn *c, void *ud)
-{
-    struct al_h2_stream *st = al_xcalloc(1, sizeof(*st));
-    st->conn = c;
-    st->ud = ud;
-    st->next = c->streams;
-    if (c->streams)
-        c->streams->prev = st;
-    c->streams = st;
-    c->nstreams++;
-    return st;
-}
-
-static void stream_unlink(struct al_h2_stream *st)
-{
-    struct al_h2_conn *c = st->conn;
-    if (st->prev)
-        st->prev->next = st->next;
-    else
-        c->streams = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
-    st->prev = st->next = NULL;
-    c->nstreams--;
-}
-
-static void stream_free(struct al_h2_stream *st)
-{
-    if (st->out)
-        evbuffer_free(st->out);
-    free(st);
-}
-
-static void stream_unlink_free(struct al_h2_stream *st)
-{
-    stream_unlink(st);
-    stream_free(st);
-}
-
-static ssize_t data_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
-                            uint32_t *flags, nghttp2_data_source *src, void *user)
-{
-    struct al_h2_stream *st = src->ptr;
-    size_t have = st->out ? evbuffer_get_length(st->out) : 0;
-
-    if (have == 0) {
-        if (st->out_eof) {
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-            return 0;
-        }
-        st->deferred = true;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    int n = evbuffer_remove(st->out, buf, AL_MIN(have, length));
-    if (n <= 0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    st->conn->bytes_out += (uint64_t) n;
-    if (st->out_eof && evbuffer_get_length(st->out) == 0)
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (st->above_hi && evbuffer_get_length(st->out) < AL_H2_STREAM_QUEUE_LO) {
-        st->above_hi = false;
-        if (st->ud && st->conn->cbs->on_drained)
-            st->conn->cbs->on_drained(st, st->ud);
-    }
-    return n;
-}
-
-static void stream_kick(struct al_h2_stream *st)
-{
-    if (st->deferred && st->has_provider) {
-        st->deferred = false;
-        (void) nghttp2_session_resume_data(st->conn->ng, st->id);
-    }
-    conn_schedule_flush(st->conn);
-}
-
 /* ---- nghttp2 callbacks ---- */
 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *user)
@@ -193,7 +73,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     c->nhdrs = 0;
     c->scratch_len = 0;
     if (c->role == AL_H2_SERVER && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
-        struct al_h2_stream *st = stream_new(c, NULL);
+        struct al_h2_stream *st = h2_stream_new(c, NULL);
         st->id = f->hd.stream_id;
         nghttp2_session_set_stream_user_data(ng, st->id, st);
     }
@@ -312,8 +192,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
         (void) nghttp2_session_consume_connection(ng, st->unconsumed);
     if (st->ud && c->cbs->on_close)
         c->cbs->on_close(st, code, st->ud);
-    stream_unlink_free(st);
-    conn_schedule_flush(c);
+    h2_stream_unlink_free(st);
+    h2_conn_schedule_flush(c);
     return 0;
 }
 
@@ -369,7 +249,7 @@ static void close_all_streams(struct al_h2_conn *c)
             nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
         if (st->ud && c->cbs->on_close)
             c->cbs->on_close(st, AL_H2_CANCEL, st->ud);
-        stream_free(st);
+        h2_stream_free(st);
     }
 }
 
@@ -401,7 +281,7 @@ static void send_ping(struct al_h2_conn *c, int64_t now)
     memcpy(opaque, &now, sizeof(opaque));
     if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, opaque) == 0) {
         c->ping_sent = now;
-        conn_schedule_flush(c);
+        h2_conn_schedule_flush(c);
     }
 }
 
@@ -582,7 +462,7 @@ void al_h2_conn_goaway(struct al_h2_conn *c)
                                      NGHTTP2_NO_ERROR, NULL, 0);
     }
     c->draining = true;
-    conn_schedule_flush(c);
+    h2_conn_schedule_flush(c);
 }
 
 size_t al_h2_conn_streams(const struct al_h2_conn *c) { return c->nstreams; }
@@ -590,154 +470,6 @@ bool al_h2_conn_is_draining(const struct al_h2_conn *c) { return c->draining || 
 int64_t al_h2_conn_rtt_us(const struct al_h2_conn *c) { return c->rtt; }
 uint64_t al_h2_conn_bytes_in(const struct al_h2_conn *c) { return c->bytes_in; }
 uint64_t al_h2_conn_bytes_out(const struct al_h2_conn *c) { return c->bytes_out; }
-
-static void to_nv(const struct al_h2_header *h, size_t n, nghttp2_nv *nv)
-{
-    for (size_t i = 0; i < n; i++)
-        nv[i] = (nghttp2_nv){ (uint8_t *) h[i].name, (uint8_t *) h[i].value, h[i].namelen, h[i].valuelen,
-                              NGHTTP2_NV_FLAG_NONE };
-}
-
-struct al_h2_stream *al_h2_stream_open(struct al_h2_conn *c, const struct al_h2_header *hdrs, size_t n,
-                                       void *ud, int *reterr)
-{
-    nghttp2_nv nv[AL_H2_MAX_HDRS];
-
-    if (c->closing || c->draining) {
-        *reterr = -ENOTCONN;
-        return NULL;
-    }
-    if (n > AL_H2_MAX_HDRS) {
-        *reterr = -EINVAL;
-        return NULL;
-    }
-    if (nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) <= c->nstreams) {
-        *reterr = -ENOBUFS;
-        return NULL;
-    }
-    to_nv(hdrs, n, nv);
-    struct al_h2_stream *st = stream_new(c, ud);
-    nghttp2_data_provider prd = { .source.ptr = st, .read_callback = data_read_cb };
-    int32_t id = nghttp2_submit_request(c->ng, NULL, nv, n, &prd, st);
-    if (id < 0) {
-        stream_unlink_free(st);
-        *reterr = id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? -ENOTCONN : -EINVAL;
-        return NULL;
-    }
-    st->id = id;
-    st->has_provider = true;
-    conn_schedule_flush(c);
-    return st;
-}
-
-int al_h2_stream_respond(struct al_h2_stream *st, int status, bool end_stream)
-{
-    char sbuf[4];
-    nghttp2_nv nv[1];
-
-    if (status < 100 || status > 999 || st->has_provider || st->out_done)
-        return -EINVAL;
-    (void) snprintf(sbuf, sizeof(sbuf), "%d", status);
-    nv[0] = (nghttp2_nv){ (uint8_t *) ":status", (uint8_t *) sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE };
-    nghttp2_data_provider prd = { .source.ptr = st, .read_callback = data_read_cb };
-    int r = nghttp2_submit_response(st->conn->ng, st->id, nv, 1, end_stream ? NULL : &prd);
-    if (r != 0)
-        return -EPROTO;
-    if (end_stream)
-        st->out_done = true;
-    else
-        st->has_provider = true;
-    conn_schedule_flush(st->conn);
-    return 0;
-}
-
-static int stream_prep_write(struct al_h2_stream *st)
-{
-    if (st->out_done || st->out_eof || st->conn->closing)
-        return -EPIPE;
-    if (!st->out) {
-        st->out = evbuffer_new();
-        if (!st->out)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-static void stream_after_write(struct al_h2_stream *st)
-{
-    if (evbuffer_get_length(st->out) >= AL_H2_STREAM_QUEUE_HI)
-        st->above_hi = true;
-    stream_kick(st);
-}
-
-int al_h2_stream_write(struct al_h2_stream *st, const void *data, size_t len)
-{
-    int r = stream_prep_write(st);
-    if (r < 0)
-        return r;
-    if (evbuffer_add(st->out, data, len) < 0)
-        return -ENOMEM;
-    stream_after_write(st);
-    return 0;
-}
-
-int al_h2_stream_write_evbuffer(struct al_h2_stream *st, void *evbuffer)
-{
-    int r = stream_prep_write(st);
-    if (r < 0)
-        return r;
-    if (evbuffer_add_buffer(st->out, evbuffer) < 0)
-        return -ENOMEM;
-    stream_after_write(st);
-    return 0;
-}
-
-size_t al_h2_stream_queued(const struct al_h2_stream *st)
-{
-    return st->out ? evbuffer_get_length(st->out) : 0;
-}
-
-void al_h2_stream_end(struct al_h2_stream *st)
-{
-    if (st->out_eof || st->out_done)
-        return;
-    st->out_eof = true;
-    stream_kick(st);
-}
-
-void al_h2_stream_reset(struct al_h2_stream *st, uint32_t code)
-{
-    if (st->out_done && st->out_eof)
-        return;
-    st->out_done = true;
-    st->out_eof = true;
-    (void) nghttp2_submit_rst_stream(st->conn->ng, NGHTTP2_FLAG_NONE, st->id, code);
-    conn_schedule_flush(st->conn);
-}
-
-void al_h2_stream_consume(struct al_h2_stream *st, size_t n)
-{
-    n = AL_MIN(n, st->unconsumed);
-    if (n == 0)
-        return;
-    st->unconsumed -= n;
-    (void) nghttp2_session_consume(st->conn->ng, st->id, n);
-    conn_schedule_flush(st->conn);
-}
-
-void al_h2_stream_set_ud(struct al_h2_stream *st, void *ud)
-{
-    st->ud = ud;
-    if (!ud && st->unconsumed) {
-        /* Detached: nobody will credit what is outstanding. */
-        (void) nghttp2_session_consume(st->conn->ng, st->id, st->unconsumed);
-        st->unconsumed = 0;
-        conn_schedule_flush(st->conn);
-    }
-}
-
-int32_t al_h2_stream_id(const struct al_h2_stream *st) { return st->id; }
-struct al_h2_conn *al_h2_stream_conn(const struct al_h2_stream *st) { return st->conn; }
 
 void al_h2_tune_socket(int fd)
 {
