@@ -5,6 +5,10 @@
  * and bearer tokens never appear in a line. */
 #include "al_test.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
 #include "gateway/stream_internal.h"
 #include "lib/base/util.h"
 #include "lib/tls/crypto.h"
@@ -328,6 +332,62 @@ static void test_truncated_body(void **state)
     free(body);
 }
 
+static void test_bad_tokens(void **state)
+{
+    struct fixture *f = *state;
+    const char *auths[] = { "Basic dXNlcjpwYXNz", "Bearer not-a-jwt", "Bearer a.!!!.c",
+                            "Bearer eyJhbGciOiJub25lIn0.WzEsMl0.x" /* payload is an array */ };
+    for (size_t i = 0; i < AL_ELEMENTSOF(auths); i++) {
+        char *h = al_xasprintf("Authorization: %s\r\n", auths[i]);
+        request(f, h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}");
+        free(h);
+        response_json(f, 200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}");
+        json_t *j = line(f, i);
+        assert_true(json_is_null(json_object_get(json_object_get(j, "agent"), "iss")));
+        assert_null(strstr(f->lines.v[i], "dXNlcjpwYXNz"));
+        assert_null(strstr(f->lines.v[i], "not-a-jwt"));
+        json_decref(j);
+    }
+}
+
+static void *drain(void *arg)
+{
+    char buf[65536];
+    int fd = *(int *) arg;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    return NULL;
+}
+
+/* A writer stuck on a full pipe: the queue stays bounded and the rest is
+ * dropped and counted; nothing blocks the caller. */
+static void test_queue_bound(void **state)
+{
+    int p[2];
+    char path[64], why[256];
+    struct gw_audit *a = NULL;
+
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    assert_true(fcntl(p[1], F_SETPIPE_SZ, 65536) >= 65536);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
+    ASSERT_OK(gw_audit_new(path, NULL, "k0", 4, &a, why, sizeof(why)));
+    close(p[1]);
+    char *line = al_xmalloc(1024);
+    memset(line, 'x', 1023);
+    line[1023] = '\0';
+    for (int i = 0; i < 1000; i++)
+        gw_audit_emit_take(a, al_xstrdup(line));
+    free(line);
+    /* at most a pipe buffer (64 KiB = 64 lines) plus two batches of 4 got through */
+    assert_true(gw_audit_dropped(a) >= 1000 - 64 - 8);
+    ASSERT_I64_EQ(gw_audit_records(a) + gw_audit_dropped(a), 1000);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, drain, &p[0]), 0);
+    a = gw_audit_free(a);   /* flushes what was queued, then the pipe's last writer closes */
+    pthread_join(t, NULL);
+    close(p[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +399,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mcp_name_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_info_across_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_tokens, setup, teardown),
+        cmocka_unit_test(test_queue_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
