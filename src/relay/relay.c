@@ -205,6 +205,32 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
     relay_tunnels_refresh(arg);
 }
 
+/* The verify endpoint answers 401 both for a bad token and for a bad API
+ * key; one authenticated read at start tells the operator which it is. */
+static void on_hub_check(int err, long status, const char *body, size_t len, void *ud)
+{
+    struct relay *r = ud;
+
+    if (err == -ECANCELED)
+        return;
+    if (err == 0 && (status == 401 || status == 403))
+        al_log(AL_ERROR, "relay.hub_auth_failed", AL_STR("hub", r->cfg.hub), AL_I64("status", status),
+               AL_STR("hint", "check AIRLOCK_API_KEY / --api-key-file: every gateway will be refused"));
+    else if (err < 0 || status >= 400)
+        al_log(AL_WARN, "relay.hub_unreachable", AL_STR("hub", r->cfg.hub), AL_I64("status", status), AL_ERR(err));
+    else
+        al_log(AL_INFO, "relay.hub_ok", AL_STR("hub", r->cfg.hub));
+}
+
+static void hub_check(struct relay *r)
+{
+    _cleanup_free_ char *url = al_xasprintf("%s/v1/tunnels?limit=1", r->cfg.hub);
+    struct al_curl_req_opts o = { .url = url, .bearer = r->api_key, .timeout_ms = 10000,
+                                  .cainfo = r->cfg.hub_cacert, .max_response = 1 << 20 };
+    if (al_curl_request(r->curl, &o, on_hub_check, r, NULL) < 0)
+        al_log(AL_WARN, "relay.hub_unreachable", AL_STR("hub", r->cfg.hub));
+}
+
 /* ---- start-up ---- */
 
 static int load_api_key(struct relay *r)
@@ -289,6 +315,7 @@ static int relay_start(struct relay *r)
     event_add(r->sigint, NULL);
     struct timeval tv = { r->cfg.refresh_us / 1000000, r->cfg.refresh_us % 1000000 };
     event_add(r->refresh_ev, &tv);
+    hub_check(r);
     return 0;
 }
 

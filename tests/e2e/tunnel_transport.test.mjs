@@ -135,6 +135,14 @@ test('tunnel transport: a request through relay and gateway, a wrong token, an u
   assert.match(badLog, /"event":"gw.connect_failed"[^\n]*"stage":"auth"/);
   assert.doesNotMatch(badLog, /tnltok\./, 'the gateway never logs the token');
   assert.doesNotMatch(relay.logs(), /tnltok\./, 'the relay never logs the token');
+  assert.match(relay.logs(), /"event":"relay.hub_ok"/, 'the relay checked its hub API key at start');
+  // A relay with a wrong hub API key says so at start, instead of only
+  // refusing every gateway with 401.
+  const wrongKey = await startRelay({ ...hub, apiKey: 'sk-wrong' }, pki);
+  for (let i = 0; i < 100 && !/relay.hub_auth_failed/.test(wrongKey.logs()); i++) await new Promise((res) => setTimeout(res, 50));
+  assert.match(wrongKey.logs(), /"event":"relay.hub_auth_failed"/);
+  assert.doesNotMatch(wrongKey.logs(), /sk-wrong/, 'the API key is not logged');
+  await wrongKey.stop();
   // The relay's view: 2 ready connections of one tunnel.
   assert.equal(await metric(adminUrl, 'relay_tunnels_online'), 1);
   assert.equal(await metric(adminUrl, 'relay_gateway_connections{state="ready"}'), 2);
