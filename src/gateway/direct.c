@@ -177,22 +177,33 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* "a.b.c.d:port" or "[v6]:port" of sa into out. */
+static void format_addr(const struct sockaddr *sa, char *out, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in in;
+        memcpy(&in, sa, sizeof(in));
+        (void) inet_ntop(AF_INET, &in.sin_addr, host, sizeof(host));
+        (void) snprintf(out, len, "%s:%u", host, ntohs(in.sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, sa, sizeof(in6));
+        (void) inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof(host));
+        (void) snprintf(out, len, "[%s]:%u", host, ntohs(in6.sin6_port));
+    } else {
+        (void) snprintf(out, len, "?");
+    }
+}
+
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     struct gw_direct *d = arg;
-    char host[INET6_ADDRSTRLEN] = "?", addr[INET6_ADDRSTRLEN + 16], label[32];
+    char addr[INET6_ADDRSTRLEN + 16], label[32];
     int one = 1;
 
     (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
-        (void) inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        (void) snprintf(addr, sizeof(addr), "%s:%u", host, ntohs(in->sin_port));
-    } else {
-        const struct sockaddr_in6 *in = (const struct sockaddr_in6 *) sa;
-        (void) inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof(host));
-        (void) snprintf(addr, sizeof(addr), "[%s]:%u", host, ntohs(in->sin6_port));
-    }
+    format_addr(sa, addr, sizeof(addr));
     struct dconn *c = al_xcalloc(1, sizeof(*c));
     c->d = d;
     c->bev = bufferevent_socket_new(d->ctx->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -302,20 +313,10 @@ int gw_direct_listen(struct gw_ctx *ctx, const char *addr, char *bound, size_t b
         return -ENOMEM;
     }
     evconnlistener_set_error_cb(d->lev, on_accept_error);
-    struct sockaddr_storage b;
+    struct sockaddr_storage b = { 0 };
     socklen_t blen = sizeof(b);
-    char host[INET6_ADDRSTRLEN] = "";
-    if (getsockname(evconnlistener_get_fd(d->lev), (struct sockaddr *) &b, &blen) == 0 && bound && boundlen) {
-        if (b.ss_family == AF_INET) {
-            const struct sockaddr_in *in = (const struct sockaddr_in *) &b;
-            (void) inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-            (void) snprintf(bound, boundlen, "%s:%u", host, ntohs(in->sin_port));
-        } else {
-            const struct sockaddr_in6 *in = (const struct sockaddr_in6 *) &b;
-            (void) inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof(host));
-            (void) snprintf(bound, boundlen, "[%s]:%u", host, ntohs(in->sin6_port));
-        }
-    }
+    if (bound && boundlen && getsockname(evconnlistener_get_fd(d->lev), (struct sockaddr *) &b, &blen) == 0)
+        format_addr((const struct sockaddr *) &b, bound, boundlen);
     d->next = ctx->directs;
     ctx->directs = d;
     al_log(AL_INFO, "gateway.direct_listen", AL_STR("addr", bound && boundlen ? bound : addr));

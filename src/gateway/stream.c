@@ -86,8 +86,8 @@ void gw_ctx_free(struct gw_ctx *ctx)
     if (!ctx)
         return;
     gw_direct_free_all(ctx);
-    while (ctx->streams) {
-        struct gw_stream *s = ctx->streams;
+    for (struct gw_stream *s = ctx->streams, *next; s; s = next) {
+        next = s->next;
         gw_stream_reset(s);
         stream_reap(-1, 0, s);   /* reset only scheduled it; the loop is ending */
     }
