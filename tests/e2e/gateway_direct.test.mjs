@@ -433,3 +433,23 @@ test('gateway direct: an upstream by name (localhost) is reached whichever of it
   assert.equal(dialled[dialled.length - 1], host);
   await gw.stop();
 });
+
+test('gateway direct: bytes the observer cannot frame are still forwarded both ways (and counted)', async (t) => {
+  const { ca, gw } = await setup(t, ['--admin-listen', '127.0.0.1:0']);
+  const admin = JSON.parse(gw.logs().split('\n').find((l) => l.includes('"gw.admin"'))).url;
+  const { host, port } = split(gw.ready);
+  const reply = await new Promise((resolve, reject) => {
+    const sock = tls.connect({ host, port, servername: 'docs.gw.test', ca }, () => sock.write('\x00\x01 not http at all\r\n\r\n'));
+    let got = '';
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => { got += d; });
+    sock.on('end', () => resolve(got));
+    sock.on('close', () => resolve(got));
+    sock.on('error', reject);
+  });
+  /* Node's HTTP parser upstream answers the garbage; the answer comes back untouched. */
+  assert.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  const metrics = await (await fetch(`${admin.replace(/\/$/, '')}/metrics`)).text();
+  assert.match(metrics, /^mcp_observer_gave_up_total 1$/m);
+  await gw.stop();
+});
