@@ -48,6 +48,14 @@ struct relay_client {
     char ip[48];
 };
 
+static const char *const client_state_name[] = { "hello", "open", "flush", "alert" };
+
+static void client_set_state(struct relay_client *c, enum rc_state st)
+{
+    al_log(AL_DEBUG, "client.state", AL_U64("client", c->id), AL_STR("to", client_state_name[st]));
+    c->state = st;
+}
+
 static void pending_add(struct relay *r, const char *ip, int d)
 {
     uintptr_t n = (uintptr_t) al_map_get(r->pending, ip);
@@ -89,7 +97,7 @@ static void client_alert(struct relay_client *c, uint8_t desc)
 {
     const uint8_t rec[] = { 21, 3, 3, 0, 2, 2, desc };
     (void) bufferevent_write(c->bev, rec, sizeof(rec));
-    c->state = RC_ALERT;
+    client_set_state(c, RC_ALERT);
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 }
@@ -154,7 +162,7 @@ static void st_on_close(struct al_h2_stream *st, uint32_t code, void *ud)
         client_free(c);
         return;
     }
-    c->state = RC_FLUSH;                /* write what the gateway sent, then close */
+    client_set_state(c, RC_FLUSH);      /* write what the gateway sent, then close */
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 }
@@ -247,7 +255,7 @@ static void client_route(struct relay_client *c, const struct relay_hello *h)
     pending_add(r, c->ip, -1);
     event_free(c->deadline);
     c->deadline = NULL;
-    c->state = RC_OPEN;
+    client_set_state(c, RC_OPEN);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
     c->credit = evbuffer_add_cb(bufferevent_get_output(c->bev), on_credit, c);
     (void) bufferevent_set_max_single_write(c->bev, CLIENT_READ_MAX);
