@@ -215,8 +215,8 @@ static const char *transport_why(int err)
     case -ECONNREFUSED: return "connection refused";
     case -EHOSTUNREACH: return "host not found or unreachable";
     case -ECONNRESET:   return "connection closed before a complete answer";
-    case -EPROTO:       return "TLS handshake failed (the server's certificate is not signed by a trusted CA, or "
-                               "does not name the host)";
+    case -EPROTO:       return "TLS handshake failed (the server's certificate is not trusted for this host, or "
+                               "the connection closed during the handshake)";
     case -EMSGSIZE:     return "response too large";
     case -EBADMSG:      return "malformed event stream";
     default:            return "transfer failed";

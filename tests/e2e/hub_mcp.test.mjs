@@ -307,6 +307,18 @@ describe('the hub calls MCP tools itself', () => {
     }
   });
 
+  test('(d2) a tunnel with an active CA but no gateway connected: is_error, a connection error', async () => {
+    const t6 = await createTunnel(hub, sub(dir, 't6'));
+    const before = proxy.conns;
+    const { h } = await run([{ type: 'url', name: 'docs', url: `https://docs.${t6.tunnel.hostname}/mcp` }], 'mcp docs echo {"message":"x"}');
+    const [res] = results(h);
+    assert.equal(res.is_error, true, JSON.stringify(res));
+    assert.match(res.content[0].text, /^MCP server "docs": /);
+    assert.equal(h.find((e) => e.type === 'session.error')?.error.type, 'mcp_connection_failed_error');
+    assert.ok(proxy.conns > before, 'the hub tried the relay');
+    assert.equal(summary(h), 'done: 1 calls, 1 errors');
+  });
+
   test('(f) an unknown server name', async () => {
     const { h } = await run([{ type: 'url', name: 'docs', url: docsUrl }], 'mcp nope echo {"message":"x"}');
     const [res] = results(h);
