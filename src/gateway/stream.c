@@ -5,6 +5,7 @@
  * client bytes toward the upstream with flow-control credit, encryption of
  * upstream bytes toward the client, and teardown. The upstream side is in
  * upstream.c. Loop thread only. */
+#include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -193,6 +194,16 @@ static void on_outcome(void *arg, const char *method, const char *status)
 
 /* ---- one stream ---------------------------------------------------------- */
 
+static const char *const state_names[] = { "handshake", "connecting", "open", "closed" };
+
+void gw_stream_set_state(struct gw_stream *s, enum gw_stream_state next)
+{
+    assert(s->state != GW_S_CLOSED);
+    al_log(AL_DEBUG, "stream.state", AL_U64("stream", s->id), AL_STR("from", state_names[s->state]),
+           AL_STR("to", state_names[next]));
+    s->state = next;
+}
+
 static void stream_reap(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_stream *s = arg;
@@ -217,7 +228,7 @@ static void stream_teardown(struct gw_stream *s)
 {
     if (s->state == GW_S_CLOSED)
         return;
-    s->state = GW_S_CLOSED;
+    gw_stream_set_state(s, GW_S_CLOSED);
     gw_upstream_cancel(s);
     if (s->timer)
         event_free(s->timer);
@@ -334,7 +345,7 @@ static int handshake(struct gw_stream *s)
     gw_audit_stream_set_route(s->audit, s->route->name, s->route->url, al_inner_sni(s->tls));
     al_log(AL_DEBUG, "stream.routed", AL_U64("stream", s->id), AL_STR("route", s->route->name),
            AL_STR("tls", al_inner_version(s->tls)));
-    s->state = GW_S_CONNECTING;
+    gw_stream_set_state(s, GW_S_CONNECTING);
     gw_upstream_start(s);
     return s->state == GW_S_CLOSED ? -EPIPE : 1;
 }

@@ -236,6 +236,8 @@ void gw_upstream_shutdown_when_flushed(struct gw_stream *s);
 void gw_direct_free_all(struct gw_ctx *ctx);
 
 /* stream.c, for upstream.c */
+/* The one state setter (logs each transition at debug level). */
+void gw_stream_set_state(struct gw_stream *s, enum gw_stream_state next);
 size_t gw_route_index(const struct gw_ctx *ctx, const struct gw_route *r);
 /* Plaintext toward the client (encrypted, written to the pipe, observed). */
 int gw_stream_send_plain(struct gw_stream *s, const void *data, size_t len, bool observe);

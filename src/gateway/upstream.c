@@ -72,7 +72,7 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
         int one = 1;
         (void) setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         (void) bufferevent_set_timeouts(bev, NULL, NULL);
-        s->state = GW_S_OPEN;
+        gw_stream_set_state(s, GW_S_OPEN);
         al_log(AL_DEBUG, "stream.upstream_connected", AL_U64("stream", s->id));
         if (s->client_eof)
             gw_upstream_shutdown_when_flushed(s);
