@@ -104,10 +104,36 @@ static void write_all(int fd, const char *s, size_t n)
     }
 }
 
+/* Appends line to out with "prev": the SHA-256 of the previous line as
+ * written (hash chain: a removed or edited line breaks it), then stores
+ * this line's digest in prev. *have says whether prev holds one. */
+static void append_chained(struct al_buf *out, const char *line, unsigned char prev[AL_SHA256_LEN], bool *have)
+{
+    size_t n = strlen(line), start = out->len;
+    char hex[2 * AL_SHA256_LEN + 1];
+
+    if (n < 2 || line[n - 1] != '}')
+        abort();   /* our own JSON objects only */
+    al_hex(prev, AL_SHA256_LEN, hex);
+    if (al_buf_append(out, line, n - 1) < 0 ||
+        al_buf_append(out, ",\"prev\":", 8) < 0 ||
+        (*have ? al_buf_append(out, "\"sha256:", 8) < 0 || al_buf_append(out, hex, strlen(hex)) < 0 ||
+                     al_buf_append(out, "\"", 1) < 0
+               : al_buf_append(out, "null", 4) < 0) ||
+        al_buf_append(out, "}", 1) < 0)
+        abort();
+    al_sha256(out->data + start, out->len - start, prev);
+    *have = true;
+    if (al_buf_append(out, "\n", 1) < 0)
+        abort();
+}
+
 static void *writer_main(void *arg)
 {
     struct gw_audit *a = arg;
     struct al_buf out = { .max = SIZE_MAX };
+    unsigned char prev[AL_SHA256_LEN] = { 0 };
+    bool have_prev = false;
 
     pthread_mutex_lock(&a->mu);
     for (;;) {
@@ -121,8 +147,7 @@ static void *writer_main(void *arg)
         /* One write(2) per batch keeps lines whole and the syscalls few. */
         while (l) {
             struct audit_line *next = l->next;
-            if (al_buf_append(&out, l->s, strlen(l->s)) < 0 || al_buf_append(&out, "\n", 1) < 0)
-                abort();
+            append_chained(&out, l->s, prev, &have_prev);
             free(l->s);
             free(l);
             l = next;

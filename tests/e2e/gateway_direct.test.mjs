@@ -251,8 +251,12 @@ test('gateway direct: one audit line per tools/call, argument text nowhere', asy
     assert.equal(r.status, 200);
   }
   await gw.stop();   /* flushes the audit writer */
-  const lines = readFileSync(auditLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const raw = readFileSync(auditLog, 'utf8').trim().split('\n');
+  const lines = raw.map((l) => JSON.parse(l));
   assert.equal(lines.length, 2);
+  /* hash chain: each line names the SHA-256 of the one before */
+  assert.equal(lines[0].prev, null);
+  assert.equal(lines[1].prev, 'sha256:' + createHash('sha256').update(raw[0]).digest('hex'));
   const canon = `{"limit":10.5,"nested":{"a":null,"b":[1,"x"]},"query":"${MARKER}"}`;
   const want = 'hmac-sha256:k9:' + createHmac('sha256', Buffer.from(AUDIT_KEY, 'hex')).update(canon).digest('hex');
   for (const [i, l] of lines.entries()) {

@@ -374,6 +374,8 @@ static void test_queue_bound(void **state)
     close(p[1]);
     char *line = al_xmalloc(1024);
     memset(line, 'x', 1023);
+    memcpy(line, "{\"x\":\"", 6);
+    memcpy(line + 1021, "\"}", 2);
     line[1023] = '\0';
     for (int i = 0; i < 1000; i++)
         gw_audit_emit_take(a, al_xstrdup(line));
