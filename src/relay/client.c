@@ -444,6 +444,9 @@ void relay_clients_free_all(struct relay *r)
 
 void relay_client_stop_accepting(struct relay *r)
 {
+    /* Closed, not just disabled: new clients get a refusal at once instead
+     * of waiting in the backlog until the relay exits. */
     if (r->client_l)
-        evconnlistener_disable(r->client_l);
+        evconnlistener_free(r->client_l);
+    r->client_l = NULL;
 }
