@@ -204,7 +204,7 @@ static int gateway_start(struct gateway *gw)
 
     al_random(rnd, sizeof(rnd));
     al_hex(rnd, sizeof(rnd), gw->connector_id);
-    gw->base = event_base_new();
+    gw->base = al_h2_event_base_new();
     if (!gw->base)
         return -ENOMEM;
     const struct gw_stream_config sc = {

@@ -290,7 +290,7 @@ static int relay_start(struct relay *r)
     k = al_outer_server_new(r->cfg.cert, r->cfg.key, &r->tls, why, sizeof(why));
     if (k < 0)
         return al_log_errno(AL_ERROR, k, "relay.tls", AL_STR("why", why));
-    r->base = event_base_new();
+    r->base = al_h2_event_base_new();
     r->curl = r->base ? al_curl_new(r->base) : NULL;
     if (!r->curl)
         return al_log_errno(AL_ERROR, -ENOMEM, "relay.init");

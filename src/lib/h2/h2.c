@@ -484,6 +484,19 @@ void al_h2_tune_socket(int fd)
     (void) setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
 }
 
+struct event_base *al_h2_event_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base = NULL;
+
+    if (cfg) {
+        (void) event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        base = event_base_new_with_config(cfg);
+        event_config_free(cfg);
+    }
+    return base ? base : event_base_new();
+}
+
 const char *al_h2_version(void)
 {
     return nghttp2_version(0)->version_str;

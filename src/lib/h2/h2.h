@@ -127,4 +127,9 @@ struct al_h2_conn *al_h2_stream_conn(const struct al_h2_stream *st);
  * 30 s. Errors are ignored (not every socket is TCP). */
 void al_h2_tune_socket(int fd);
 
+/* An event base for a tunnel daemon: epoll with the change list, so a
+ * write event added and removed within one loop pass (every flush of a
+ * busy socket) costs no epoll_ctl. NULL on failure. */
+struct event_base *al_h2_event_base_new(void);
+
 const char *al_h2_version(void);
