@@ -231,6 +231,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     }
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, DIRECT_OUT_LOW, 0);
+    (void) bufferevent_set_max_single_write(c->bev, 256 * 1024);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 

@@ -17,10 +17,12 @@
 #include <sys/socket.h>
 
 #include "../lib/base/log.h"
+#include "../lib/base/util.h"
 #include "stream.h"
 #include "stream_internal.h"
 
 #define IO_CHUNK (16 * 1024)
+#define UP_READ_MAX (256 * 1024)
 #define CONNECT_TIMEOUT_S 10
 
 /* Outlives the stream if the lookup is still running; the callback frees it. */
@@ -31,9 +33,10 @@ struct gw_resolve {
 
 static void connect_next(struct gw_stream *s, const char *why);
 
-static void up_read(struct bufferevent *bev, void *arg)
+/* Encrypts what the upstream sent toward the client, 16 KiB records at a
+ * time; false once reading paused or the stream closed. */
+static bool up_drain(struct gw_stream *s, struct bufferevent *bev)
 {
-    struct gw_stream *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     char buf[IO_CHUNK];
 
@@ -41,14 +44,54 @@ static void up_read(struct bufferevent *bev, void *arg)
         if (s->ops->queued(s->pipe) > GW_PIPE_HIGH) {
             bufferevent_disable(bev, EV_READ);
             s->up_paused = true;   /* gw_stream_output_drained() resumes */
-            return;
+            return false;
         }
         int n = evbuffer_remove(in, buf, sizeof(buf));
         if (n <= 0)
             break;
         if (gw_stream_send_plain(s, buf, (size_t) n, true) < 0)
-            return;
+            return false;
     }
+    return s->state != GW_S_CLOSED;
+}
+
+/* libevent 2.1 reads at most 4 KiB from a socket per callback, which would
+ * make every 4 KiB one TLS record, one DATA frame and one write. A busy
+ * upstream is read on here, up to UP_READ_MAX per pass. The bufferevent
+ * keeps the end of its input frozen outside its own reads, so it is thawed
+ * for these (as the bufferevent does). EOF and errors are left in the
+ * socket for the bufferevent's next read to report. */
+static void up_read_more(struct bufferevent *bev)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    int fd = bufferevent_getfd(bev);
+
+    (void) evbuffer_unfreeze(in, 0);
+    for (size_t total = 0; total < UP_READ_MAX;) {
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(in, IO_CHUNK, &v, 1) < 1)
+            break;
+        ssize_t n = recv(fd, v.iov_base, AL_MIN(v.iov_len, (size_t) IO_CHUNK), 0);
+        if (n <= 0)
+            break;
+        v.iov_len = (size_t) n;
+        if (evbuffer_commit_space(in, &v, 1) < 0)
+            break;
+        total += (size_t) n;
+        if ((size_t) n < IO_CHUNK)
+            break;
+    }
+    (void) evbuffer_freeze(in, 0);
+}
+
+static void up_read(struct bufferevent *bev, void *arg)
+{
+    struct gw_stream *s = arg;
+
+    if (!up_drain(s, bev) || s->state != GW_S_OPEN)
+        return;
+    up_read_more(bev);
+    (void) up_drain(s, bev);
 }
 
 static void up_write(struct bufferevent *bev, void *arg)
@@ -112,6 +155,7 @@ static struct bufferevent *new_bev(struct gw_stream *s)
         return NULL;
     bufferevent_setcb(b, up_read, up_write, up_event, s);
     bufferevent_setwatermark(b, EV_WRITE, GW_UP_OUT_LOW, 0);
+    (void) bufferevent_set_max_single_write(b, UP_READ_MAX);
     /* Bounds each connect (a black-holed address); cleared once connected. */
     struct timeval ct = { CONNECT_TIMEOUT_S, 0 };
     (void) bufferevent_set_timeouts(b, NULL, &ct);

@@ -290,26 +290,45 @@ static void client_on_hello(struct relay_client *c)
 
 /* libevent 2.1 reads at most 4 KiB from a socket per callback; an active
  * client gets up to CLIENT_READ_MAX per pass, read here directly into the
- * input buffer. Returns -errno on a hard socket error (nothing freed). */
+ * input buffer. The bufferevent keeps the end of its input frozen outside
+ * its own reads, so it is thawed for these (as the bufferevent does).
+ * Returns -errno on a hard socket error (nothing freed), -EPIPE when c is
+ * gone. */
+static int client_read_chunk(struct relay_client *c, struct evbuffer *in, int fd, size_t *got)
+{
+    struct evbuffer_iovec v;
+
+    *got = 0;
+    (void) evbuffer_unfreeze(in, 0);
+    int k = evbuffer_reserve_space(in, CLIENT_READ_CHUNK, &v, 1);
+    ssize_t n = k < 1 ? 0 : recv(fd, v.iov_base, AL_MIN(v.iov_len, (size_t) CLIENT_READ_CHUNK), 0);
+    int e = errno;
+    if (n > 0) {
+        v.iov_len = (size_t) n;
+        if (evbuffer_commit_space(in, &v, 1) < 0)
+            n = 0;
+    }
+    (void) evbuffer_freeze(in, 0);
+    if (n < 0)
+        return e == EAGAIN || e == EINTR ? 0 : -e;
+    *got = (size_t) n;
+    return 0;
+}
+
 static int client_read_more(struct relay_client *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     int fd = bufferevent_getfd(c->bev);
 
     for (size_t total = 0; total < CLIENT_READ_MAX && !c->paused;) {
-        struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(in, CLIENT_READ_CHUNK, &v, 1) < 1)
-            return 0;
-        ssize_t n = recv(fd, v.iov_base, AL_MIN(v.iov_len, (size_t) CLIENT_READ_CHUNK), 0);
-        if (n < 0)
-            return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        size_t n;
+        int k = client_read_chunk(c, in, fd, &n);
+        if (k < 0)
+            return k;
         if (n == 0)
-            return 0;                 /* EOF: the bufferevent sees it next */
-        v.iov_len = (size_t) n;
-        if (evbuffer_commit_space(in, &v, 1) < 0)
-            return -ENOMEM;
-        total += (size_t) n;
-        if ((size_t) n < CLIENT_READ_CHUNK)
+            return 0;                 /* nothing more now, or EOF: the bufferevent sees it next */
+        total += n;
+        if (n < CLIENT_READ_CHUNK)
             return 0;
         if (client_pump(c) < 0)
             return -EPIPE;            /* c is gone: the caller must not touch it */
