@@ -18,7 +18,7 @@
 #           stunnel with the kit in shared/baselines/tunnel (TUNNEL_KIT), plus
 #           idle memory, memory per idle stream and reconnect time
 #           (bench/tunnel/tunnelbench.c). Installs the kit's Debian packages
-#           (stunnel4, openssh-server, ...; bench only). About 7 minutes; the
+#           (stunnel4, openssh-server, ...; bench only). About 6 minutes; the
 #           kit's knobs pass through (ROUNDS=1 LAT_SECS=1 ... for a quick run).
 #
 # usage: bench/run.sh BUILD_DIR [airlock-bench options, e.g. --quick]
