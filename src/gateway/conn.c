@@ -322,6 +322,7 @@ static void conn_ready(struct gw_conn *c, const struct al_upgrade_resp *p)
         conn_fail(c, GW_RES_PROTO, -ENOMEM, 0);
         return;
     }
+    al_h2_conn_set_after_read(c->h2, al_outer_kick_read);
     conn_set_state(c, GC_READY);
     c->ready_us = al_mono_us();
     gw->m.attempts[GW_RES_OK]++;
@@ -347,6 +348,7 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
     struct al_upgrade_resp p;
     ssize_t hl;
 
+    al_outer_kick_read(bev);   /* records read ahead past this read (before c may go) */
     if (c->state != GC_UPGRADE)
         return;
     hl = al_upgrade_parse_response(head, n, &p);
@@ -387,6 +389,7 @@ static void conn_on_event(struct bufferevent *bev, short what, void *arg)
     struct gw_conn *c = arg;
 
     if (what & BEV_EVENT_CONNECTED) {
+        al_outer_kick_read(bev);
         if (c->state == GC_TLS)
             conn_send_upgrade(c);
         return;

@@ -120,6 +120,7 @@ static void gw_open(struct relay_gw *g, const char *tunnel_id, const char *hostn
         relay_gw_close(g, -ENOMEM);
         return;
     }
+    al_h2_conn_set_after_read(g->h2, al_outer_kick_read);
     gw_set_state(g, RGW_OPEN);
     relay_tunnel_attach(relay_tunnel_get(r, tunnel_id, hostname), g);
     r->m.gw_accepted++;
@@ -246,6 +247,7 @@ static void gw_on_head(struct relay_gw *g)
 static void gw_on_read(struct bufferevent *bev, void *arg)
 {
     struct relay_gw *g = arg;
+    al_outer_kick_read(bev);   /* records read ahead past this read (before g may go) */
     if (g->state == RGW_HEAD)
         gw_on_head(g);
 }
@@ -261,8 +263,10 @@ static void gw_on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct relay_gw *g = arg;
 
-    if (what & BEV_EVENT_CONNECTED)
+    if (what & BEV_EVENT_CONNECTED) {
+        al_outer_kick_read(bev);   /* the request may have come with the handshake */
         return;
+    }
     if (what & BEV_EVENT_ERROR) {
         const char *e = al_outer_error(bev);
         al_log(AL_DEBUG, "gw.tls_error", AL_U64("conn", g->id), AL_STR("peer", g->peer), AL_STR("tls", e));

@@ -216,6 +216,15 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, (size_t) r);
     }
     conn_flush(c);
+    if (!c->closing && c->after_read)
+        c->after_read(c->bev);
+}
+
+void al_h2_conn_set_after_read(struct al_h2_conn *c, void (*fn)(struct bufferevent *bev))
+{
+    c->after_read = fn;
+    if (fn && !c->closing)
+        fn(c->bev);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)

@@ -84,6 +84,10 @@ struct al_h2_conn *al_h2_conn_new(struct event_base *base, struct bufferevent *b
  * CANCEL). NULL-safe; returns NULL. Not from inside this connection's
  * callbacks other than on_conn_close. */
 struct al_h2_conn *al_h2_conn_free(struct al_h2_conn *c);
+/* fn(bev) runs after each pass over the connection's input, and once now:
+ * the TLS layer below uses it to process records it read ahead
+ * (al_outer_kick_read). */
+void al_h2_conn_set_after_read(struct al_h2_conn *c, void (*fn)(struct bufferevent *bev));
 /* GOAWAY(NO_ERROR): no new streams; the connection finishes (on_conn_close
  * with 0) once open streams are done. A server first sends a shutdown notice
  * and the final GOAWAY one second later, so streams in flight are kept. */

@@ -38,6 +38,7 @@ struct al_h2_stream {
 struct al_h2_conn {
     struct event_base *base;
     struct bufferevent *bev;
+    void (*after_read)(struct bufferevent *bev);   /* al_h2_conn_set_after_read */
     nghttp2_session *ng;
     enum al_h2_role role;
     const struct al_h2_cbs *cbs;

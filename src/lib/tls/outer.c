@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -31,6 +33,27 @@ static void set_why(char *why, size_t whylen, const char *what, const char *file
         (void) snprintf(why, whylen, "%s %s%s%s", what, file ? file : "", ebuf[0] ? ": " : "", ebuf);
 }
 
+/* Idle links give their record buffers back. Busy ones read ahead: one
+ * read() takes up to AL_OUTER_READ_AHEAD bytes, several records, instead of
+ * two reads per record. libevent's OpenSSL bufferevent only asks
+ * SSL_pending() (decrypted bytes) before waiting for the socket again, so
+ * whole records read ahead would wait for the next socket event: the mux
+ * calls al_outer_kick_read() after each read to run them. */
+static void outer_tune(SSL_CTX *ctx)
+{
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, AL_OUTER_READ_AHEAD);
+}
+
+void al_outer_kick_read(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+    if (ssl && SSL_has_pending(ssl) && (bufferevent_get_enabled(bev) & EV_READ))
+        event_active(&bev->ev_read, EV_READ, 1);
+}
+
 int al_outer_server_new(const char *cert_file, const char *key_file, struct al_outer_ctx **ret, char *why,
                         size_t whylen)
 {
@@ -42,10 +65,7 @@ int al_outer_server_new(const char *cert_file, const char *key_file, struct al_o
     }
     (void) SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-    /* Idle gateway links give their record buffers back. No read-ahead:
-     * libevent's OpenSSL bufferevent does not look at SSL_pending(), so
-     * bytes read ahead would wait for the next socket event. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    outer_tune(ctx);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
         set_why(why, whylen, "cannot load the certificate", cert_file);
         SSL_CTX_free(ctx);
@@ -73,7 +93,7 @@ int al_outer_client_new(const char *ca_file, struct al_outer_ctx **ret, char *wh
     }
     (void) SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    outer_tune(ctx);
     int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx);
     if (ok != 1) {
         set_why(why, whylen, "cannot load the CA bundle", ca_file ? ca_file : "(system store)");

@@ -35,5 +35,12 @@ struct bufferevent *al_outer_connect(struct al_outer_ctx *o, struct event_base *
  * the TLS failure ("certificate verify failed: ..."), or NULL if it was not
  * a TLS error. Borrowed until the next call. */
 const char *al_outer_error(struct bufferevent *bev);
+/* Bytes read ahead per read() on a busy outer link. */
+#define AL_OUTER_READ_AHEAD (128 * 1024)
+/* After the owner consumed bev's input: if OpenSSL still holds records it
+ * read ahead, run the bufferevent's read again from the loop instead of
+ * waiting for the socket (which may stay quiet). NULL-safe for a bufferevent
+ * that is not an OpenSSL one. */
+void al_outer_kick_read(struct bufferevent *bev);
 /* True once the handshake on bev verified the peer (client side). */
 bool al_outer_verified(struct bufferevent *bev);
