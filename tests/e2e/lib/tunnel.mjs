@@ -7,7 +7,10 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { Agent, fetch as ufetch } from 'undici';
+import { ip } from './escape.mjs';
 import { BIN, http, tempDir } from './hub.mjs';
+
+export { canNetns, ip } from './escape.mjs';
 
 export const TUNNEL_DOMAIN = 'tunnel.test';
 
@@ -196,19 +199,6 @@ export function tunnelFetch(addr, ca) {
 }
 
 // ---- network namespaces ----------------------------------------------------
-
-export function ip(...args) {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr || r.error}`);
-  return r.stdout;
-}
-
-export function canNetns() {
-  if (process.getuid?.() !== 0) return 'creating a network namespace needs root';
-  const r = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  if (r.status !== 0) return `ip netns unavailable: ${r.stderr || r.error}`;
-  return null;
-}
 
 // A fresh namespace with lo up and /etc/netns/<ns>/hosts mapping each name
 // to 127.0.0.1 (ip netns exec bind-mounts it over /etc/hosts for the
