@@ -37,32 +37,6 @@ static char *tpath(const struct up *u, const char *name)
     return al_xasprintf("%s/%s", u->tunnel_dir, name);
 }
 
-/* Writes a secret to path, 0600, replacing the file atomically. */
-static int write_secret(const char *path, const char *data, size_t n)
-{
-    _cleanup_free_ char *tmp = al_xasprintf("%s.tmp", path);
-    int r = 0;
-
-    (void) unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    for (size_t off = 0; off < n && r == 0;) {
-        ssize_t w = write(fd, data + off, n - off);
-        if (w < 0 && errno != EINTR)
-            r = -errno;
-        else if (w > 0)
-            off += (size_t) w;
-    }
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0)
-        (void) unlink(tmp);
-    return r;
-}
-
 int up_tunnel_reserve(struct up *u)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -236,7 +210,7 @@ static int tunnel_token(struct up *u)
         return -EBADMSG;
     }
     _cleanup_free_ char *line = al_xasprintf("%s\n", tok);
-    r = write_secret(file, line, strlen(line));
+    r = al_file_replace(file, line, strlen(line), 0600);
     explicit_bzero(line, strlen(line));
     explicit_bzero((char *) tok, strlen(tok));
     if (r < 0)
@@ -259,7 +233,7 @@ static int audit_key(struct up *u)
         (void) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
     hex[2 * sizeof(raw)] = '\n';
     hex[2 * sizeof(raw) + 1] = '\0';
-    int r = write_secret(file, hex, strlen(hex));
+    int r = al_file_replace(file, hex, strlen(hex), 0600);
     explicit_bzero(raw, sizeof(raw));
     explicit_bzero(hex, sizeof(hex));
     return r;

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -294,4 +298,33 @@ int al_parse_duration_us(const char *s, int64_t *ret_us)
             return 0;
         }
     return -EINVAL;
+}
+
+int al_file_replace(const char *path, const void *data, size_t n, unsigned mode)
+{
+    char tmp[4096];
+    int r = 0;
+
+    if ((size_t) snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    (void) unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t) mode);
+    if (fd < 0)
+        return -errno;
+    for (size_t off = 0; off < n && r == 0;) {
+        ssize_t w = write(fd, (const char *) data + off, n - off);
+        if (w < 0 && errno != EINTR)
+            r = -errno;
+        else if (w > 0)
+            off += (size_t) w;
+    }
+    if (r == 0 && (fchmod(fd, (mode_t) mode) < 0 || fsync(fd) < 0))
+        r = -errno;
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r < 0)
+        (void) unlink(tmp);
+    return r;
 }

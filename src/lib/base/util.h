@@ -43,5 +43,10 @@ void al_hex(const void *data, size_t n, char *out);
  * an optional leading '-' (no '+', no spaces). Returns 0 or -EINVAL / -ERANGE;
  * *ret is only written on success. */
 _must_check_ int al_parse_i64(const char *s, int64_t min, int64_t max, int64_t *ret);
+/* Replaces path with n bytes of data, file mode mode: written to
+ * "<path>.tmp" beside it, fsynced, then renamed over path, so a reader sees
+ * the old file or the whole new one. Returns 0 or -errno (the temporary
+ * file is removed on failure). */
+_must_check_ int al_file_replace(const char *path, const void *data, size_t n, unsigned mode);
 /* Parses a duration ("250ms", "5s", "2m", "1h", bare number = seconds) to µs. */
 _must_check_ int al_parse_duration_us(const char *s, int64_t *ret_us);

@@ -115,17 +115,11 @@ struct al_outer_ctx *al_outer_free(struct al_outer_ctx *o)
     return NULL;
 }
 
-struct bufferevent *al_outer_accept(struct al_outer_ctx *o, struct event_base *base, int fd)
+/* The bufferevent over fd for ssl; on failure both are freed and fd closed. */
+static struct bufferevent *outer_bev(struct event_base *base, int fd, SSL *ssl, enum bufferevent_ssl_state state)
 {
-    SSL *ssl = SSL_new(o->ctx);
-    struct bufferevent *bev;
-
-    if (!ssl) {
-        (void) close(fd);
-        return NULL;
-    }
-    bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    struct bufferevent *bev = bufferevent_openssl_socket_new(base, fd, ssl, state,
+                                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (!bev) {
         SSL_free(ssl);
         (void) close(fd);
@@ -135,10 +129,20 @@ struct bufferevent *al_outer_accept(struct al_outer_ctx *o, struct event_base *b
     return bev;
 }
 
+struct bufferevent *al_outer_accept(struct al_outer_ctx *o, struct event_base *base, int fd)
+{
+    SSL *ssl = SSL_new(o->ctx);
+
+    if (!ssl) {
+        (void) close(fd);
+        return NULL;
+    }
+    return outer_bev(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING);
+}
+
 struct bufferevent *al_outer_connect(struct al_outer_ctx *o, struct event_base *base, int fd, const char *name)
 {
     SSL *ssl = SSL_new(o->ctx);
-    struct bufferevent *bev;
     unsigned char addr[16];
     bool is_ip = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
 
@@ -155,15 +159,7 @@ struct bufferevent *al_outer_connect(struct al_outer_ctx *o, struct event_base *
         (void) close(fd);
         return NULL;
     }
-    bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (!bev) {
-        SSL_free(ssl);
-        (void) close(fd);
-        return NULL;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
+    return outer_bev(base, fd, ssl, BUFFEREVENT_SSL_CONNECTING);
 }
 
 const char *al_outer_error(struct bufferevent *bev)

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../base/util.h"
 #include "pki.h"
 
 #define PKI_BACKDATE_S 3600        /* clocks of the peers may be a little behind */
@@ -131,36 +132,6 @@ static GENERAL_NAMES *names_build(const struct pki_name *names, size_t n)
 
 /* ---- files -------------------------------------------------------------- */
 
-/* Writes data to path with mode: a temporary file beside it, then rename. */
-static int file_replace(const char *path, const void *data, size_t n, mode_t mode)
-{
-    char tmp[4096];
-    int r = 0;
-
-    if ((size_t) snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-        return -ENAMETOOLONG;
-    (void) unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0)
-        return -errno;
-    for (size_t off = 0; off < n && r == 0;) {
-        ssize_t w = write(fd, (const char *) data + off, n - off);
-        if (w < 0 && errno != EINTR)
-            r = -errno;
-        else if (w > 0)
-            off += (size_t) w;
-    }
-    if (r == 0 && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0)
-        (void) unlink(tmp);
-    return r;
-}
-
 /* PEM of a certificate or (unencrypted PKCS#8) key, written to path. */
 static int pem_write(const char *path, X509 *x, EVP_PKEY *k)
 {
@@ -173,7 +144,7 @@ static int pem_write(const char *path, X509 *x, EVP_PKEY *k)
         (k && PEM_write_bio_PrivateKey(mem, k, NULL, NULL, 0, NULL, NULL) != 1))
         return -EIO;
     long n = BIO_get_mem_data(mem, &data);
-    int r = file_replace(path, data, (size_t) n, k ? 0600 : 0644);
+    int r = al_file_replace(path, data, (size_t) n, k ? 0600 : 0644);
     if (k)
         OPENSSL_cleanse(data, (size_t) n);
     return r;
