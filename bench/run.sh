@@ -51,9 +51,10 @@ fi
 
 if [[ " $stages " == *" sandbox "* ]]; then
     sbench="$build/airlock-sandbox-bench"
-    if [ ! -x "$sbench" ] || [ "$top/bench/sandbox/sandbox.c" -nt "$sbench" ]; then
-        ${CC:-cc} -std=gnu17 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter \
-            "$top/bench/sandbox/sandbox.c" -o "$sbench"
+    if [ ! -x "$sbench" ] || [ "$top/bench/sandbox/sandbox.c" -nt "$sbench" ] ||
+        [ "$top/src/sandbox/zygote.c" -nt "$sbench" ]; then
+        ${CC:-cc} -std=gnu17 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -D_GNU_SOURCE \
+            "$top/bench/sandbox/sandbox.c" "$top/src/sandbox/zygote.c" -o "$sbench"
     fi
 fi
 

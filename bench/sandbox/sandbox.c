@@ -18,7 +18,9 @@
  * with posix_spawn (vfork+exec) for every variant alike. Not a test: nothing
  * here asserts, it prints a table. Everything it starts is waited for; the
  * cgroups it creates are removed. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../../src/sandbox/zygote.h"
 
 #define MAX_ARGS 48
 
@@ -119,11 +123,27 @@ static int write_full(int fd, const void *buf, size_t n)
 
 /* ---- the variants ------------------------------------------------------- */
 
-enum kind { OURS_B, OURS_A, UNSHARE, BWRAP, PLAIN, NKIND };
+enum kind { OURS_B, OURS_A, OURS_BZ, OURS_AZ, UNSHARE, BWRAP, PLAIN, NKIND };
 static const char *const kind_name[NKIND] = {
-    "airlock runner, level B", "airlock runner, level A (cgroup v1)", "unshare, 7 namespaces",
-    "bwrap --unshare-all", "plain bash (no sandbox)",
+    "airlock runner, level B, exec'd", "airlock runner, level A (cgroup v1), exec'd",
+    "airlock runner, level B, from the zygote", "airlock runner, level A (cgroup v1), from the zygote",
+    "unshare, 7 namespaces", "bwrap --unshare-all", "plain bash (no sandbox)",
 };
+
+static bool ours(enum kind k)
+{
+    return k == OURS_B || k == OURS_A || k == OURS_BZ || k == OURS_AZ;
+}
+
+static bool level_a(enum kind k)
+{
+    return k == OURS_A || k == OURS_AZ;
+}
+
+static bool zygote_kind(enum kind k)
+{
+    return k == OURS_BZ || k == OURS_AZ;
+}
 
 struct sess {
     enum kind k;
@@ -218,6 +238,8 @@ static int build_argv(enum kind k, struct sess *s, const char *cmd, const char *
     switch (k) {
     case OURS_B:
     case OURS_A:
+    case OURS_BZ:
+    case OURS_AZ:
         av[n++] = O.airlock;
         /* The standalone runner takes no subcommand. */
         if (!strstr(O.airlock, "airlock-sandbox-runner"))
@@ -229,7 +251,7 @@ static int build_argv(enum kind k, struct sess *s, const char *cmd, const char *
         av[n++] = "--log-level";
         av[n++] = "warn";
         av[n++] = "--isolation";
-        av[n++] = k == OURS_A ? "A" : "B";
+        av[n++] = level_a(k) ? "A" : "B";
         if (O.uid >= 0) {
             snprintf(bufs[nb], 300, "%ld", O.uid);
             av[n++] = "--uid";
@@ -237,7 +259,7 @@ static int build_argv(enum kind k, struct sess *s, const char *cmd, const char *
             av[n++] = "--gid";
             av[n++] = bufs[nb++];
         }
-        for (int i = 0; k == OURS_A && i < s->ncg; i++) {
+        for (int i = 0; level_a(k) && i < s->ncg; i++) {
             snprintf(bufs[nb], 300, "%s/cgroup.procs", s->cg[i]);
             av[n++] = "--cgroup";
             av[n++] = bufs[nb++];
@@ -266,7 +288,7 @@ static int build_argv(enum kind k, struct sess *s, const char *cmd, const char *
     default:
         break;
     }
-    if (k != OURS_A && k != OURS_B) {
+    if (!ours(k)) {
         if (cmd)
             av[n++] = cmd;
         else {
@@ -281,6 +303,44 @@ static int build_argv(enum kind k, struct sess *s, const char *cmd, const char *
 
 static int null_fd = -1;
 
+/* This process's zygote (the rate runs fork drivers: each gets its own,
+ * as each worker has its own), started as the worker starts it. */
+static int zyg_fd = -1;
+static pid_t zyg_owner, zyg_pid;
+
+static int zygote_sock(void)
+{
+    if (zyg_fd >= 0 && zyg_owner == getpid())
+        return zyg_fd;
+    if (zyg_fd >= 0)
+        close(zyg_fd);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        die("socketpair");
+    const char *av[4];
+    int n = 0;
+    av[n++] = O.airlock;
+    if (!strstr(O.airlock, "airlock-sandbox-runner"))
+        av[n++] = "sandbox-runner";
+    av[n++] = "--zygote";
+    av[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, null_fd, 0);
+    posix_spawn_file_actions_adddup2(&fa, null_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+    int r = posix_spawn(&zyg_pid, av[0], &fa, NULL, (char *const *) av, (char *const *) child_env);
+    posix_spawn_file_actions_destroy(&fa);
+    close(sv[1]);
+    if (r) {
+        errno = r;
+        die("zygote spawn");
+    }
+    zyg_fd = sv[0];
+    zyg_owner = getpid();
+    return zyg_fd;
+}
+
 /* Starts a session (cmd NULL) or a one-shot command; fills s. */
 static int start(enum kind k, struct sess *s, const char *cmd)
 {
@@ -292,11 +352,26 @@ static int start(enum kind k, struct sess *s, const char *cmd)
     s->k = k;
     s->fd = s->out = -1;
     s->next_id = 1;
-    if (k == OURS_A && cg_create(s) < 0)
+    if (level_a(k) && cg_create(s) < 0)
         die("cgroup create");
     build_argv(k, s, cmd, av, bufs);
+    if (zygote_kind(k)) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) < 0)
+            die("socketpair");
+        /* What the worker does: the zygote runs the runner's main, so
+         * `airlock`'s subcommand word is not sent. */
+        int r = al_zygote_spawn(zygote_sock(), (char *const *) av + (strstr(O.airlock, "airlock-sandbox-runner") ? 0 : 1),
+                                a[1], 5000, &s->pid);
+        close(a[1]);
+        if (r < 0) {
+            errno = -r;
+            die("zygote");
+        }
+        s->fd = a[0];
+        return 0;
+    }
     posix_spawn_file_actions_init(&fa);
-    if (k == OURS_A || k == OURS_B) {
+    if (ours(k)) {
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) < 0)
             die("socketpair");
         posix_spawn_file_actions_adddup2(&fa, null_fd, 0);
@@ -317,7 +392,7 @@ static int start(enum kind k, struct sess *s, const char *cmd)
     }
     int r = posix_spawnp(&s->pid, av[0], &fa, NULL, (char *const *) av, (char *const *) child_env);
     posix_spawn_file_actions_destroy(&fa);
-    if (k == OURS_A || k == OURS_B)
+    if (ours(k))
         close(a[1]);
     else if (!cmd) {
         close(a[0]);
@@ -360,7 +435,7 @@ static int wait_ready(struct sess *s)
 static int roundtrip(struct sess *s, const char *cmd)
 {
     char buf[8192];
-    if (s->k == OURS_A || s->k == OURS_B) {
+    if (ours(s->k)) {
         int n = snprintf(buf + 4, sizeof(buf) - 4,
                          "{\"id\":%llu,\"op\":\"tool\",\"name\":\"bash\",\"input\":{\"command\":\"%s\"}}",
                          (unsigned long long) s->next_id++, cmd);
@@ -406,7 +481,7 @@ static int finish(struct sess *s)
     s->fd = s->out = -1;
     while (waitpid(s->pid, &st, 0) < 0 && errno == EINTR)
         ;
-    if (s->k == OURS_A)
+    if (level_a(s->k))
         cg_remove(s);
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
@@ -426,7 +501,7 @@ static struct ttfc_res run_ttfc(enum kind k, int runs)
         int64_t t0 = now_ns();
         start(k, &s, NULL);
         int64_t t1 = t0;
-        if ((k == OURS_A || k == OURS_B) && wait_ready(&s) < 0) {
+        if (ours(k) && wait_ready(&s) < 0) {
             r.fails++;
             finish(&s);
             continue;
@@ -462,7 +537,7 @@ static struct stat_row run_calls(enum kind k, const char *cmd, int calls)
     struct sess s;
     int n = 0;
     start(k, &s, NULL);
-    if ((k == OURS_A || k == OURS_B) && wait_ready(&s) < 0) {
+    if (ours(k) && wait_ready(&s) < 0) {
         finish(&s);
         exit(1);
     }
@@ -554,7 +629,7 @@ static long mem_available_kib(void)
     return v;
 }
 
-struct idle_res { long pss_kib, avail_kib; double procs; };
+struct idle_res { long pss_kib, avail_kib, zygote_kib; double procs; };
 
 static struct idle_res run_idle(enum kind k, int count)
 {
@@ -563,7 +638,7 @@ static struct idle_res run_idle(enum kind k, int count)
     long before = mem_available_kib();
     for (int i = 0; i < count; i++) {
         start(k, &s[i], NULL);
-        if (((k == OURS_A || k == OURS_B) && wait_ready(&s[i]) < 0) || roundtrip(&s[i], "true") < 0) {
+        if ((ours(k) && wait_ready(&s[i]) < 0) || roundtrip(&s[i], "true") < 0) {
             fprintf(stderr, "airlock-sandbox-bench: %s: idle session %d did not start\n", kind_name[k], i);
             for (int j = 0; j <= i; j++)
                 finish(&s[j]);
@@ -577,6 +652,10 @@ static struct idle_res run_idle(enum kind k, int count)
         int np;
         pss += pss_tree(s[i].pid, &np);
         procs += np;
+    }
+    if (zygote_kind(k)) {
+        int np;
+        r.zygote_kib = pss_tree(zyg_pid, &np);
     }
     for (int i = 0; i < count; i++)
         finish(&s[i]);
@@ -608,8 +687,8 @@ static double run_rate(enum kind k, int par)
             cg_seq = (unsigned) (w + 1) * 1000000u;
             while (now_ns() < end) {
                 struct sess s;
-                start(k, &s, k == OURS_A || k == OURS_B ? NULL : "/bin/true");
-                if ((k == OURS_A || k == OURS_B) && wait_ready(&s) < 0)
+                start(k, &s, ours(k) ? NULL : "/bin/true");
+                if (ours(k) && wait_ready(&s) < 0)
                     _exit(1);
                 if (finish(&s) < 0)
                     _exit(1);
@@ -709,8 +788,11 @@ int main(int argc, char **argv)
     enum kind kinds[NKIND];
     int nk = 0;
     kinds[nk++] = OURS_B;
-    if (O.cgroups)
+    kinds[nk++] = OURS_BZ;
+    if (O.cgroups) {
         kinds[nk++] = OURS_A;
+        kinds[nk++] = OURS_AZ;
+    }
     kinds[nk++] = UNSHARE;
     if (have_bwrap)
         kinds[nk++] = BWRAP;
@@ -737,7 +819,7 @@ int main(int argc, char **argv)
         char a[6][32];
         ms_cell(a[0], 32, r.first.p50), ms_cell(a[1], 32, r.first.p90), ms_cell(a[2], 32, r.first.p99);
         ms_cell(a[4], 32, r.down.p50), ms_cell(a[5], 32, r.down.p99);
-        if (tk[i] == OURS_A || tk[i] == OURS_B)
+        if (ours(tk[i]))
             ms_cell(a[3], 32, r.ready.p50);
         else
             snprintf(a[3], 32, "-");
@@ -750,7 +832,7 @@ int main(int argc, char **argv)
     printf("\nT2/T3 warm session round trip (us): builtin `true` (%d calls), `/bin/true` (%d calls)\n", O.calls,
            O.exec_calls);
     printf("| variant | true p50 | p99 | /bin/true p50 | p99 |\n|---|---|---|---|---|\n");
-    enum kind ck[] = { OURS_B, PLAIN, BWRAP };
+    enum kind ck[] = { OURS_BZ, PLAIN, BWRAP };
     for (size_t i = 0; i < sizeof(ck) / sizeof(ck[0]); i++) {
         if (ck[i] == BWRAP && !have_bwrap)
             continue;
@@ -765,7 +847,11 @@ int main(int argc, char **argv)
     printf("| variant | PSS | processes | MemAvailable drop |\n|---|---|---|---|\n");
     for (int i = 0; i < nk; i++) {
         struct idle_res r = run_idle(kinds[i], O.idle);
-        printf("| %s | %ld | %.1f | %ld |\n", kind_name[kinds[i]], r.pss_kib, r.procs, r.avail_kib);
+        if (zygote_kind(kinds[i]))
+            printf("| %s (+ the zygote once: %ld KiB) | %ld | %.1f | %ld |\n", kind_name[kinds[i]], r.zygote_kib,
+                   r.pss_kib, r.procs, r.avail_kib);
+        else
+            printf("| %s | %ld | %.1f | %ld |\n", kind_name[kinds[i]], r.pss_kib, r.procs, r.avail_kib);
         fflush(stdout);
         usleep(500000);    /* let the async netns teardown settle */
     }

@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,6 +33,7 @@
 #include "sandbox.h"
 #include "skills.h"
 #include "toolset.h"
+#include "zygote.h"
 
 /* Requests are serialised by the worker; a few queued ones mean a broken
  * peer, not load. */
@@ -774,7 +776,10 @@ static int parse_options(struct runner *rn, int argc, char **argv, bool *help)
         al_opts_help(runner_opts, "airlock sandbox-runner --fd N --workdir DIR [--outputs DIR]",
                      "Internal: the per-session tool runner the worker starts. Serves tool calls (bash, read,\n"
                      "write, edit, glob, grep) and skill installs over the frame protocol on fd N, and\n"
-                     "exits 0 when the worker closes its end.");
+                     "exits 0 when the worker closes its end.\n"
+                     "\n"
+                     "`--zygote` (alone) makes it the worker's fork server instead: it reads runner command\n"
+                     "lines from the socket on fd 3 and forks a runner for each, as the worker's child.");
         return 0;
     }
     if (res.nargs > 0 || !rn->cfg.workdir || rn->cfg.fd < 0 || rn->cfg.fd > INT_MAX) {
@@ -818,6 +823,16 @@ int al_runner_main(int argc, char **argv)
     bool help = false;
     int r;
 
+    /* The worker's fork server (zygote.h): each request becomes a runner
+     * that continues below, as if exec'd with that argv. */
+    if (argc == 2 && !strcmp(argv[1], "--zygote")) {
+        struct stat st;
+        if (fstat(3, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+            fprintf(stderr, "airlock: sandbox-runner --zygote needs its worker's socket on fd 3\n");
+            return 2;
+        }
+        return al_zygote_serve(3, al_runner_main, argv[1]);
+    }
     pthread_mutex_init(&rn.mu, NULL);
     rn.tail = &rn.head;
     r = parse_options(&rn, argc, argv, &help);

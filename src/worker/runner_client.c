@@ -25,6 +25,7 @@
 #include "../lib/base/map.h"
 #include "../sandbox/frame.h"
 #include "../sandbox/sandbox.h"
+#include "../sandbox/zygote.h"
 #include "wk.h"
 
 extern char **environ;
@@ -334,17 +335,133 @@ static void worker_limits(const struct wk_config *c, struct al_sandbox_limits *l
     al_sandbox_limits_merge(l, &c->lim);
 }
 
+/* posix_spawn of exe with fd as its fd 3, stdin /dev/null, stdout on our
+ * stderr, the scrubbed environment, no blocked signals, default
+ * dispositions and a process group of its own. 0 or -errno. */
+static int spawn_exec(const char *exe, char *const argv[], int fd, pid_t *ret_pid)
+{
+    _cleanup_free_ char **env = child_env();
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    int e;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, 2, 1);
+    posix_spawn_file_actions_adddup2(&fa, fd, 3);   /* clears FD_CLOEXEC on 3 */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    e = posix_spawn(ret_pid, exe, &fa, &attr, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return -e;
+}
+
+static const char *runner_exe(const struct worker *w)
+{
+    return w->cfg.runner_exe ? w->cfg.runner_exe : w->runner_path ? w->runner_path : "/proc/self/exe";
+}
+
+/* ---- the zygote (src/sandbox/zygote.h) ------------------------------------ */
+
+#define ZYGOTE_MAX_FAILURES 3
+#define ZYGOTE_TIMEOUT_MS   5000
+
+void wk_zygote_start(struct worker *w)
+{
+    char *argv[4];
+    size_t n = 0;
+    int sv[2], r;
+
+    if (!w->cfg.runner_zygote || w->zygote_fd >= 0 || w->zygote_failures >= ZYGOTE_MAX_FAILURES)
+        return;
+    argv[n++] = w->runner_standalone ? "airlock-sandbox-runner" : "airlock";
+    if (!w->runner_standalone)
+        argv[n++] = "sandbox-runner";
+    argv[n++] = "--zygote";
+    argv[n] = NULL;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        al_log_errno(AL_WARN, -errno, "runner zygote: socketpair; runners will be exec'd");
+        w->zygote_failures = ZYGOTE_MAX_FAILURES;
+        return;
+    }
+    r = spawn_exec(runner_exe(w), argv, sv[1], &w->zygote_pid);
+    close(sv[1]);
+    if (r < 0) {
+        close(sv[0]);
+        w->zygote_failures++;
+        al_log_errno(AL_WARN, r, "runner zygote: cannot start it; runners will be exec'd", AL_STR("exe", runner_exe(w)));
+        return;
+    }
+    w->zygote_fd = sv[0];
+    al_log(AL_DEBUG, "runner zygote started", AL_I64("pid", w->zygote_pid));
+}
+
+void wk_zygote_stop(struct worker *w)
+{
+    int st;
+
+    if (w->zygote_fd >= 0)
+        close(w->zygote_fd);
+    w->zygote_fd = -1;
+    if (w->zygote_pid > 0) {
+        (void) kill(w->zygote_pid, SIGKILL);
+        while (waitpid(w->zygote_pid, &st, 0) < 0 && errno == EINTR)
+            ;
+    }
+    w->zygote_pid = 0;
+}
+
+/* A runner from the zygote: 0 with *pid, or -errno after which the zygote
+ * is stopped (the next start tries a new one, up to ZYGOTE_MAX_FAILURES). */
+static int zygote_runner(struct worker *w, char *const argv[], int fd, pid_t *pid)
+{
+    int r;
+
+    wk_zygote_start(w);
+    if (w->zygote_fd < 0)
+        return -ENOENT;
+    /* The zygote runs the runner's main directly: no "airlock" word. */
+    r = al_zygote_spawn(w->zygote_fd, argv + (w->runner_standalone ? 0 : 1), fd, ZYGOTE_TIMEOUT_MS, pid);
+    if (r >= 0)
+        return 0;
+    w->zygote_failures++;
+    al_log_errno(AL_WARN, r, "runner zygote failed; exec'ing this runner",
+                 AL_I64("failures", w->zygote_failures));
+    wk_zygote_stop(w);
+    return r;
+}
+
+/* The SIGCHLD hook's part for the zygote: true when pid was it. */
+static bool zygote_reaped(struct worker *w, pid_t pid, int status)
+{
+    if (!w || pid != w->zygote_pid || pid <= 0)
+        return false;
+    w->zygote_pid = 0;
+    if (w->zygote_fd >= 0)
+        close(w->zygote_fd);
+    w->zygote_fd = -1;
+    w->zygote_failures++;
+    al_log(AL_WARN, "runner zygote exited", AL_I64("pid", pid),
+           AL_I64("status", WIFEXITED(status) ? WEXITSTATUS(status) : -1),
+           AL_I64("signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+    return true;
+}
+
 struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, const char *workdir,
                                   const char *outputs, const char *tmpdir)
 {
     int sv[2];
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    const char *exe = w->cfg.runner_exe ? w->cfg.runner_exe : w->runner_path ? w->runner_path : "/proc/self/exe";
+    const char *exe = runner_exe(w);
     struct argv_buf a = { 0 };
     struct al_cgroup *cg = NULL;
-    _cleanup_free_ char **env = NULL;
     struct wk_runner *r;
     pid_t pid;
     int e;
@@ -374,28 +491,15 @@ struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, cons
         (void) al_cgroup_destroy(cg);
         return NULL;
     }
-    env = child_env();
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, 2, 1);
-    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);   /* clears FD_CLOEXEC on 3 */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-    posix_spawnattr_init(&attr);
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    e = posix_spawn(&pid, exe, &fa, &attr, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    e = w->cfg.runner_zygote ? zygote_runner(w, argv, sv[1], &pid) : -ENOENT;
+    if (e < 0)
+        e = spawn_exec(exe, argv, sv[1], &pid);
     close(sv[1]);
     argv_done(&a);
-    if (e != 0) {
+    if (e < 0) {
         close(sv[0]);
         (void) al_cgroup_destroy(cg);
-        al_log_errno(AL_ERROR, -e, "cannot start the tool runner", AL_STR("exe", exe));
+        al_log_errno(AL_ERROR, e, "cannot start the tool runner", AL_STR("exe", exe));
         return NULL;
     }
     r = al_xcalloc(1, sizeof(*r));
@@ -529,13 +633,13 @@ void wk_runner_close(struct wk_runner *r)
         finish_close(-1, 0, r);
 }
 
-bool wk_runner_reap(pid_t pid, int status)
+bool wk_runner_reap(struct worker *w, pid_t pid, int status)
 {
     char k[24];
     struct wk_runner *r = runners_by_pid ? al_map_get(runners_by_pid, pid_key(pid, k)) : NULL;
 
     if (!r)
-        return false;
+        return zygote_reaped(w, pid, status);
     r->reaped = true;
     if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0))
         al_log(r->closed ? AL_DEBUG : AL_WARN, "tool runner exited", AL_STR("session_id", r->session_id),

@@ -53,6 +53,7 @@ struct wk_config {
     int64_t ready_fd;
     int64_t drain_us;
     bool honor_api_base_url;
+    bool runner_zygote;          /* fork runners from one zygote (src/sandbox/zygote.h) */
     /* the sandbox */
     char *min_isolation;
     bool check;
@@ -154,12 +155,17 @@ void wk_runner_cancel_current(struct wk_runner *r);
 void wk_runner_close(struct wk_runner *r);
 bool wk_runner_busy(const struct wk_runner *r);
 /* The SIGCHLD handler's hook: true when pid was a runner (now reaped). */
-bool wk_runner_reap(pid_t pid, int status);
+bool wk_runner_reap(struct worker *w, pid_t pid, int status);
 /* Prefers the small airlock-sandbox-runner beside this binary (fewer
  * libraries to load per session) over `airlock sandbox-runner`. */
 void wk_runner_find(struct worker *w);
 /* At exit: SIGKILL every runner still alive and wait for it. */
 void wk_runner_kill_all(void);
+/* Starts the runner zygote if --runner-zygote and it is not running; a
+ * failure only means runners are exec'd. */
+void wk_zygote_start(struct worker *w);
+/* Stops it (worker exit). */
+void wk_zygote_stop(struct worker *w);
 pid_t wk_runner_pid(const struct wk_runner *r);
 
 /* --- items and sessions ------------------------------------------------- */
@@ -232,6 +238,9 @@ struct worker {
     int isolation;               /* enum al_isolation the runners get; 0 = none */
     char *runner_path;           /* airlock-sandbox-runner beside us, if there */
     bool runner_standalone;
+    int zygote_fd;               /* the zygote's socket, or -1 */
+    pid_t zygote_pid;
+    int zygote_failures;         /* after ZYGOTE_MAX_FAILURES, runners are exec'd */
     struct al_http_server *admin;
 };
 

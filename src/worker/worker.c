@@ -59,6 +59,8 @@ static const struct al_opt worker_opts[] = {
       "use the api_base_url of a work item's secret for its calls (the SDK ignores it)", NULL },
     { "runner-exe", AL_OPT_STR, C(runner_exe), NULL,
       "binary started as `PATH sandbox-runner ...` for each session (default: airlock-sandbox-runner beside this binary, else this one)", "PATH" },
+    { "runner-zygote", AL_OPT_BOOL, C(runner_zygote), "true",
+      "fork each session's runner from one pre-started runner process instead of exec'ing it (faster start, shared pages)", NULL },
     { "min-isolation", AL_OPT_STR, C(min_isolation), "B",
       "refuse to start below this isolation level (A: everything, B: no cgroups, C: no namespaces)", "LEVEL" },
     { "check", AL_OPT_BOOL, C(check), "false", "print what isolation this host allows (JSON) and exit: 0 if >= --min-isolation", NULL },
@@ -390,7 +392,7 @@ static void on_sigchld(evutil_socket_t sig, short what, void *ud)
     char key[24];
 
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-        if (wk_runner_reap(pid, st))
+        if (wk_runner_reap(w, pid, st))
             continue;
         snprintf(key, sizeof(key), "%d", (int) pid);
         if (children && al_map_remove(children, key)) {
@@ -563,6 +565,7 @@ static void worker_free(struct worker *w)
     w->admin = al_http_server_free(w->admin);
     w->curl = al_curl_free(w->curl);
     wk_runner_kill_all();
+    wk_zygote_stop(w);
     children = al_map_free(children);
     if (w->poll_timer)
         event_free(w->poll_timer);
@@ -597,7 +600,7 @@ static const char desc_text[] =
 
 int al_worker_main(int argc, char **argv)
 {
-    struct worker w = { 0 };
+    struct worker w = { .zygote_fd = -1 };
     struct al_opts_result res = { 0 };
     bool run_mode = argc > 1 && !strcmp(argv[1], "run");
     int r;
@@ -661,6 +664,7 @@ int al_worker_main(int argc, char **argv)
     evsignal_add(w.sig_term, NULL);
     evsignal_add(w.sig_int, NULL);
     evsignal_add(w.sig_chld, NULL);
+    wk_zygote_start(&w);
 
     if (run_mode) {
         json_t *work;

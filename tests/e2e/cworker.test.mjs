@@ -91,7 +91,8 @@ async function scenario({ hubArgs = [], agent = {} } = {}, fn) {
 }
 
 // The worker's runner processes: its children running `airlock-sandbox-runner`
-// (or `airlock sandbox-runner`).
+// (or `airlock sandbox-runner`), but not the zygote they are forked from
+// (`--zygote`; a forked runner shows `--runner` in its place).
 function runnersOf(pid) {
   const out = [];
   for (const t of existsSync(`/proc/${pid}/task`) ? readdirSync(`/proc/${pid}/task`) : []) {
@@ -101,7 +102,9 @@ function runnersOf(pid) {
       let cmd = '';
       try { cmd = readFileSync(`/proc/${k}/cmdline`, 'utf8'); } catch { /* gone */ }
       const args = cmd.split('\0');
-      if (args.includes('sandbox-runner') || args[0] === 'airlock-sandbox-runner') out.push(Number(k));
+      if ((args.includes('sandbox-runner') || args[0] === 'airlock-sandbox-runner') && !args.includes('--zygote')) {
+        out.push(Number(k));
+      }
     }
   }
   return out;
@@ -332,6 +335,64 @@ test('fault: the runner killed -9 mid-call — that call gets an Error: result, 
     assert.equal(w.proc.exitCode, null, 'the worker died with its runner');
     await ctx.waitItem(s.id, (x) => x.state === 'stopped', 'item stopped');
     assert.ok(!alive(runner));
+  });
+});
+
+// The worker's children whose command line says `--zygote`.
+function zygotesOf(pid) {
+  const out = [];
+  for (const t of existsSync(`/proc/${pid}/task`) ? readdirSync(`/proc/${pid}/task`) : []) {
+    let kids = '';
+    try { kids = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8'); } catch { /* gone */ }
+    for (const k of kids.split(/\s+/).filter(Boolean)) {
+      let cmd = '';
+      try { cmd = readFileSync(`/proc/${k}/cmdline`, 'utf8'); } catch { /* gone */ }
+      if (cmd.split('\0').includes('--zygote')) out.push(Number(k));
+    }
+  }
+  return out;
+}
+const fdsOf = (pid) => readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
+
+test('zygote: runners are forked from one zygote as the worker\'s own children; a killed zygote is replaced; --runner-zygote=false execs', async () => {
+  await scenario({}, async (ctx) => {
+    const w = ctx.worker({ maxIdleMs: 500 });
+    await until(() => zygotesOf(w.pid), (z) => z.length === 1, { what: 'the worker\'s zygote' });
+    const [z1] = zygotesOf(w.pid);
+    assert.deepEqual(fdsOf(z1), [0, 1, 2, 3], 'the zygote holds its socket and stdio only');
+
+    const s1 = await ctx.session(['tool bash {"command":"touch started; sleep 1; echo one"}']);
+    await until(() => existsSync(join(w.workdirFor(s1.id), 'started')), Boolean, { what: 'the first call to start' });
+    const [runner] = runnersOf(w.pid);
+    assert.ok(runner, 'the runner is the worker\'s child, not the zygote\'s');
+    const cmd = readFileSync(`/proc/${runner}/cmdline`, 'utf8').split('\0');
+    assert.ok(cmd.includes('--runner') && !cmd.includes('--zygote'), cmd.join(' '));
+    assert.deepEqual(fdsOf(z1), [0, 1, 2, 3], 'the zygote kept no session descriptor');
+    let h = await ctx.waitHistory(s1.id, endedTurn, 'end_turn');
+    assert.equal(text([...resultsById(h).values()][0]), 'one');
+
+    process.kill(z1, 'SIGKILL');
+    await w.waitLog(/"event":"runner zygote exited"/);
+    const s2 = await ctx.session(['tool bash {"command":"echo two"}']);
+    h = await ctx.waitHistory(s2.id, endedTurn, 'end_turn');
+    const [r2] = resultsById(h).values();
+    assert.equal(r2.is_error, false, text(r2));
+    assert.equal(text(r2), 'two');
+    const z2 = zygotesOf(w.pid);
+    assert.equal(z2.length, 1, 'a new zygote');
+    assert.notEqual(z2[0], z1);
+    assert.equal(w.proc.exitCode, null);
+    await w.stop();
+    assert.ok(!alive(z2[0]), 'the zygote outlived the worker');
+
+    const w2 = ctx.worker({ maxIdleMs: 500, args: ['--runner-zygote=false'] });
+    const s3 = await ctx.session(['tool bash {"command":"touch started; sleep 1; echo three"}']);
+    await until(() => existsSync(join(w2.workdirFor(s3.id), 'started')), Boolean, { what: 'the exec\'d runner\'s call' });
+    assert.deepEqual(zygotesOf(w2.pid), []);
+    const [r3pid] = runnersOf(w2.pid);
+    assert.ok(readFileSync(`/proc/${r3pid}/cmdline`, 'utf8').split('\0').includes('--workdir'), 'an exec\'d runner');
+    h = await ctx.waitHistory(s3.id, endedTurn, 'end_turn');
+    assert.equal(text([...resultsById(h).values()][0]), 'three');
   });
 });
 
