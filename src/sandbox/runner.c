@@ -831,6 +831,11 @@ int al_runner_main(int argc, char **argv)
             fprintf(stderr, "airlock: sandbox-runner --zygote needs its worker's socket on fd 3\n");
             return 2;
         }
+        char why[AL_SANDBOX_WHY] = "";
+        /* Each runner's seccomp filter is then a load, not a build. Not
+         * fatal: a runner builds its own when there is none. */
+        if (al_seccomp_prepare(why) < 0)
+            fprintf(stderr, "airlock: sandbox-runner --zygote: cannot prepare the seccomp filter: %s\n", why);
         return al_zygote_serve(3, al_runner_main, argv[1]);
     }
     pthread_mutex_init(&rn.mu, NULL);

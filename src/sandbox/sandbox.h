@@ -126,6 +126,12 @@ _must_check_ int al_caps_drop(char why[AL_SANDBOX_WHY]);
  * (al_caps_drop first). ptrace is denied, so LeakSanitizer cannot run at
  * exit in a sanitizer build. 0 or -errno. */
 _must_check_ int al_seccomp_apply(char why[AL_SANDBOX_WHY]);
+/* Builds the same filter once and keeps its BPF program in this process, so
+ * that al_seccomp_apply() here and in every fork loads it instead of
+ * building it again (the runner zygote calls this before it forks runners;
+ * building costs more than the rest of the restrictions together). 0 or
+ * -errno; on failure al_seccomp_apply() builds as before. */
+_must_check_ int al_seccomp_prepare(char why[AL_SANDBOX_WHY]);
 
 /* ---- landlock.c ------------------------------------------------------------ */
 

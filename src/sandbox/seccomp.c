@@ -8,6 +8,8 @@
  * are irreversible and inherited by everything the process starts. Base and
  * libseccomp only; never libevent. */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
@@ -16,6 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -342,9 +346,51 @@ static void seccomp_releasep(scmp_filter_ctx *ctx)
         seccomp_release(*ctx);
 }
 
-/* Builds and loads the filter. Refuses (-EPERM) unless no_new_privs is
- * already set: al_caps_drop() comes first, and without it an unprivileged
- * process could not load a filter anyway. */
+/* The program al_seccomp_prepare() built, or none. */
+static struct sock_filter *prepared;
+static unsigned short prepared_len;
+
+int al_seccomp_prepare(char why[AL_SANDBOX_WHY])
+{
+    __attribute__((cleanup(seccomp_releasep))) scmp_filter_ctx ctx = NULL;
+    _cleanup_close_ int fd = -1;
+    struct stat st;
+    int r;
+
+    if (prepared)
+        return 0;
+    ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx)
+        return fail(why, "seccomp_init", -ENOMEM);
+    r = build(ctx, why);
+    if (r < 0)
+        return r;
+    /* libseccomp 2.5 exports to a descriptor only. */
+    fd = memfd_create("airlock-seccomp", MFD_CLOEXEC);
+    if (fd < 0)
+        return fail(why, "memfd_create", -errno);
+    r = seccomp_export_bpf(ctx, fd);
+    if (r < 0)
+        return fail(why, "seccomp_export_bpf", r);
+    if (fstat(fd, &st) < 0)
+        return fail(why, "fstat", -errno);
+    if (st.st_size <= 0 || st.st_size % (off_t) sizeof(struct sock_filter) ||
+        st.st_size / (off_t) sizeof(struct sock_filter) > BPF_MAXINSNS)
+        return fail(why, "seccomp_export_bpf: unexpected program size", -EIO);
+    struct sock_filter *prog = al_xmalloc((size_t) st.st_size);
+    if (pread(fd, prog, (size_t) st.st_size, 0) != st.st_size) {
+        free(prog);
+        return fail(why, "pread", -EIO);
+    }
+    prepared = prog;
+    prepared_len = (unsigned short) (st.st_size / (off_t) sizeof(struct sock_filter));
+    return 0;
+}
+
+/* Builds and loads the filter, or loads the prepared program with the flag
+ * the build sets (TSYNC). Refuses (-EPERM) unless no_new_privs is already
+ * set: al_caps_drop() comes first, and without it an unprivileged process
+ * could not load a filter anyway. */
 int al_seccomp_apply(char why[AL_SANDBOX_WHY])
 {
     __attribute__((cleanup(seccomp_releasep))) scmp_filter_ctx ctx = NULL;
@@ -355,6 +401,15 @@ int al_seccomp_apply(char why[AL_SANDBOX_WHY])
         return fail(why, "prctl(PR_GET_NO_NEW_PRIVS)", -errno);
     if (r != 1)
         return fail(why, "no_new_privs not set (al_caps_drop first)", -EPERM);
+    if (prepared) {
+        struct sock_fprog fp = { .len = prepared_len, .filter = prepared };
+        long k = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fp);
+        if (k < 0)
+            return fail(why, "seccomp(SET_MODE_FILTER)", -errno);
+        if (k > 0)
+            return fail(why, "seccomp(SET_MODE_FILTER): a thread could not be synchronised", -EBUSY);
+        return 0;
+    }
     ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx)
         return fail(why, "seccomp_init", -ENOMEM);

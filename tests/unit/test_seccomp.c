@@ -59,6 +59,7 @@ enum mode {
     BARE,       /* no filter: the control */
     FILTER,     /* no_new_privs + the filter, capabilities kept */
     FULL,       /* al_caps_drop() + the filter, as the runner does */
+    PREPARED,   /* FULL with the program al_seccomp_prepare() built first, as in the zygote */
 };
 
 struct outcome {
@@ -91,7 +92,9 @@ static int enter(enum mode m)
 
     if (m == BARE)
         return 0;
-    if (m == FULL)
+    if (m == PREPARED && (r = al_seccomp_prepare(why)) < 0)
+        return r;
+    if (m == FULL || m == PREPARED)
         r = al_caps_drop(why);
     else
         r = prctl(PR_SET_NO_NEW_PRIVS, 1UL, 0, 0, 0) < 0 ? -errno : 0;
@@ -412,6 +415,26 @@ static void test_denied(void **state)
     ASSERT_I64_EQ(failed, 0);
 }
 
+/* The zygote's path: the prepared program blocks every probe as the built
+ * one does (test_allowed runs it over what must keep working). */
+static void test_prepared(void **state)
+{
+    int failed = 0;
+    char a[32], b[32];
+
+    for (size_t i = 0; i < AL_ELEMENTSOF(denied); i++) {
+        const struct probe *p = &denied[i];
+        struct outcome f = run(PREPARED, p->fn);
+
+        if (!f.exited || f.setup != 0 || f.ret != p->want) {
+            print_error("%s: prepared: setup %d, exited %d (sig %d), got %s, want %s\n", p->name, f.setup,
+                        f.exited, f.sig, al_test_errname(f.ret, a), al_test_errname(p->want, b));
+            failed++;
+        }
+    }
+    ASSERT_I64_EQ(failed, 0);
+}
+
 /* ---- what must keep working ----------------------------------------------- */
 
 static long p_fork(void)
@@ -490,11 +513,13 @@ static void test_allowed(void **state)
     int failed = 0;
 
     for (size_t i = 0; i < AL_ELEMENTSOF(ok); i++) {
-        struct outcome o = run(FULL, ok[i].fn);
-        if (!o.exited || o.setup != 0 || o.ret != 0) {
-            print_error("%s: setup %d, exited %d (sig %d), got %s\n", ok[i].name, o.setup, o.exited,
-                        o.sig, al_test_errname(o.ret, a));
-            failed++;
+        for (enum mode m = FULL; m <= PREPARED; m++) {
+            struct outcome o = run(m, ok[i].fn);
+            if (!o.exited || o.setup != 0 || o.ret != 0) {
+                print_error("%s (%s): setup %d, exited %d (sig %d), got %s\n", ok[i].name,
+                            m == FULL ? "built" : "prepared", o.setup, o.exited, o.sig, al_test_errname(o.ret, a));
+                failed++;
+            }
         }
     }
     ASSERT_I64_EQ(failed, 0);
@@ -701,6 +726,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_denied),
+        cmocka_unit_test(test_prepared),
         cmocka_unit_test(test_allowed),
         cmocka_unit_test(test_other_abis_killed),
         cmocka_unit_test(test_needs_no_new_privs),
