@@ -31,6 +31,7 @@
 #include "toolset.h"
 
 #define BASH_PATH            "/bin/bash"
+#define NONCE_LEN            22
 /* The SDK's buffer cap, in UTF-16 code units (JavaScript string length). */
 #define OUTPUT_LIMIT_UNITS   102400
 /* The SDK's sentinel "__ANT_CMD_<uuid>_DONE__" is 53 units; its buffer holds
@@ -56,6 +57,7 @@ struct al_bash {
     int st_fd;          /* shell's fd 3, the status pipe (read end) */
     char st[128];       /* partial status line */
     size_t st_len;
+    bool sigpipe_ignored; /* at al_bash_new (the runner's case) */
 };
 
 /* The tail of one call's output, raw bytes. */
@@ -72,7 +74,7 @@ struct call {
     struct al_bash *b;
     char *script;
     size_t script_len, written;
-    char nonce[33];
+    char nonce[NONCE_LEN + 1];
     int code;           /* exit status reported by the shell */
     struct tail out;
 };
@@ -344,6 +346,9 @@ struct al_bash *al_bash_new(const char *cwd, const char *const *env)
         if (!have[k])
             b->env[o++] = al_xstrdup(forced[k]);
     b->pidfd = b->in_fd = b->out_fd = b->st_fd = -1;
+    /* Then a write to a gone shell is EPIPE without the signal dance. */
+    struct sigaction sa;
+    b->sigpipe_ignored = sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
     return b;
 }
 
@@ -497,14 +502,23 @@ static char *shape_output(struct tail *t, int code, size_t *ret_len)
 /* ---- one call ------------------------------------------------------------ */
 
 /* Writes more of the script without ever raising SIGPIPE in this process:
- * the signal is blocked around write(2) and a pending one consumed. 0, or
- * -EPIPE when the shell is gone. */
+ * where it is not ignored already (the runner ignores it), the signal is
+ * blocked around write(2) and a pending one consumed. 0, or -EPIPE when the
+ * shell is gone. */
 static int script_write(struct call *c)
 {
     sigset_t pipe_set, old, pending;
     bool was_pending;
     ssize_t n;
 
+    if (c->b->sigpipe_ignored) {
+        do
+            n = write(c->b->in_fd, c->script + c->written, c->script_len - c->written);
+        while (n < 0 && errno == EINTR);
+        if (n >= 0)
+            c->written += (size_t) n;
+        return n >= 0 || errno == EAGAIN ? 0 : -EPIPE;
+    }
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
@@ -615,18 +629,27 @@ static void discard_pending(struct al_bash *b)
     free(junk.p);
 }
 
-static void make_nonce(char out[static 33])
+/* NONCE_LEN letters and digits, 131 random bits: shorter than hex, since
+ * bash reads the script from its pipe a byte at a time. Bytes >= 248 are
+ * drawn again so every character is equally likely. */
+static void make_nonce(char out[static NONCE_LEN + 1])
 {
-    unsigned char r[16];
+    static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    unsigned char r[48];
+    size_t n = 0;
 
-    if (getrandom(r, sizeof(r), 0) != (ssize_t) sizeof(r)) {
-        /* Never expected; the nonce only guards against stale lines. */
-        uint64_t t = (uint64_t) now_ms() ^ ((uint64_t) getpid() << 32);
-        memcpy(r, &t, sizeof(t));
-        memcpy(r + 8, &t, sizeof(t));
+    while (n < NONCE_LEN) {
+        if (getrandom(r, sizeof(r), 0) != (ssize_t) sizeof(r)) {
+            /* Never expected; the nonce only guards against stale lines. */
+            uint64_t t = (uint64_t) now_ms() ^ ((uint64_t) getpid() << 32) ^ (uint64_t) n;
+            for (size_t i = 0; i < sizeof(r); i++)
+                r[i] = (unsigned char) ((t >> (8 * (i % 8))) + i) % 248;
+        }
+        for (size_t i = 0; i < sizeof(r) && n < NONCE_LEN; i++)
+            if (r[i] < 248)
+                out[n++] = digits[r[i] % 62];
     }
-    for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    out[n] = '\0';
 }
 
 /* ---- the tool ------------------------------------------------------------ */
@@ -683,7 +706,7 @@ static void settle(struct al_bash *b)
     struct call s = { .b = b, .code = -1 };
 
     make_nonce(s.nonce);
-    s.script = al_xasprintf("printf '%%s %%d\\n' %s 0 >&3\n", s.nonce);
+    s.script = al_xasprintf("echo %s 0 >&3\n", s.nonce);
     s.script_len = strlen(s.script);
     if (call_wait(&s, now_ms() + REPORT_GRACE_MS, -1) == END_STATUS)
         discard_pending(b);
@@ -707,8 +730,7 @@ static void run_command(struct al_bash *b, const char *cmd, size_t cmd_len, int6
     make_nonce(c.nonce);
     /* Two lines, as the SDK's wrapper, so bash's "line N" messages agree.
      * fd 3 is closed for the command, so nothing it starts can hold it. */
-    c.script = al_xasprintf("{ %.*s\n} </dev/null 2>&1 3>&-; printf '%%s %%d\\n' %s $? >&3\n", (int) cmd_len,
-                            cmd, c.nonce);
+    c.script = al_xasprintf("{ %.*s\n} </dev/null 2>&1 3>&-; echo %s $? >&3\n", (int) cmd_len, cmd, c.nonce);
     c.script_len = strlen(c.script);
     discard_pending(b);
     end = call_wait(&c, deadline, cancel_fd);
