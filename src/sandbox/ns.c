@@ -274,7 +274,9 @@ int al_ns_enter(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
     if (pipe2(p, O_CLOEXEC) < 0)
         return ns_err(why, -errno, "ns: pipe2");
     rd = p[0], wr = p[1];
-    if (!c->net_host)
+    /* A pooled namespace is joined here, so the child is born in it; if
+     * that fails the clone makes one as usual. */
+    if (!c->net_host && !(c->netns_fd >= 3 && setns(c->netns_fd, CLONE_NEWNET) == 0))
         flags |= CLONE_NEWNET;
 
     /* Until the parent's forwarders are in place a SIGTERM must not kill
@@ -606,15 +608,11 @@ int al_ns_setup_fs(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
 
 /* ---- al_ns_setup_net ------------------------------------------------------- */
 
-int al_ns_setup_net(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
+static int lo_up(char *why)
 {
     _cleanup_close_ int fd = -1;
     struct ifreq ifr = { 0 };
 
-    if (!c)
-        return ns_err(why, -EINVAL, "net: no config");
-    if (c->net_host)
-        return 0;
     fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return ns_err(why, -errno, "net: socket");
@@ -627,4 +625,36 @@ int al_ns_setup_net(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
     if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
         return ns_err(why, -errno, "net: SIOCSIFFLAGS lo up");
     return 0;
+}
+
+int al_netns_new(char why[AL_SANDBOX_WHY])
+{
+    _cleanup_close_ int home = -1, fd = -1;
+    int r;
+
+    home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0)
+        return ns_err(why, -errno, "netns: open /proc/thread-self/ns/net");
+    if (unshare(CLONE_NEWNET) < 0)
+        return ns_err(why, -errno, "netns: unshare(CLONE_NEWNET)");
+    r = lo_up(why);
+    if (r >= 0) {
+        fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            r = ns_err(why, -errno, "netns: open the new namespace");
+    }
+    /* Back home whatever happened: a failure here would leave this process
+     * in an empty namespace, so it is fatal to the caller. */
+    if (setns(home, CLONE_NEWNET) < 0)
+        return ns_err(why, -ENOTRECOVERABLE, "netns: setns back to the original namespace");
+    return r < 0 ? r : TAKE_FD(fd);
+}
+
+int al_ns_setup_net(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY])
+{
+    if (!c)
+        return ns_err(why, -EINVAL, "net: no config");
+    if (c->net_host)
+        return 0;
+    return lo_up(why);
 }

@@ -52,6 +52,7 @@ struct runner_config {
     char **cgroup;          /* cgroup.procs files to join first */
     char *network;          /* none or host */
     char *tmpdir;           /* level C: the session's private temp dir */
+    int64_t netns_fd;       /* a pooled network namespace (the zygote's); -1 = none */
     struct al_sandbox_limits lim;   /* 0 = the default (sandbox.h) */
 };
 
@@ -67,6 +68,7 @@ static const struct al_opt runner_opts[] = {
     { "cgroup", AL_OPT_LIST, C(cgroup), NULL, "a cgroup.procs file to join before anything else", "FILE" },
     { "network", AL_OPT_STR, C(network), "none", "none (only loopback) or host", "MODE" },
     { "tmpdir", AL_OPT_STR, C(tmpdir), NULL, "level C: the session's private temp dir (TMPDIR)", "DIR" },
+    { "netns-fd", AL_OPT_INT, C(netns_fd), "-1", "internal: a fresh network namespace to join (the zygote's pool)", "N" },
     { "memory-max", AL_OPT_INT, C(lim.memory_max), "0", "bytes; 0 = default (RLIMIT_DATA without cgroups)", "BYTES" },
     { "pids-max", AL_OPT_INT, C(lim.pids_max), "0", "processes; 0 = default (RLIMIT_NPROC with a session uid)", "N" },
     { "cpu", AL_OPT_INT, C(lim.cpu_pct), "0", "percent of one CPU; 0 = default", "PCT" },
@@ -183,6 +185,15 @@ static int drop_to_uid(const struct runner_config *c)
     return 0;
 }
 
+/* The pooled namespace is joined by al_ns_enter (or not used): nothing
+ * after it, and nothing the session runs, keeps the descriptor. */
+static void close_netns(struct runner_config *c)
+{
+    if (c->netns_fd >= 3 && c->netns_fd <= INT_MAX)
+        (void) close((int) c->netns_fd);
+    c->netns_fd = -1;
+}
+
 /* The isolation layers (sandbox.h), in order, when the worker asks for
  * them. It runs before the workdir is opened and before the reader thread
  * starts (unshare(CLONE_NEWUSER) refuses threaded processes); with
@@ -195,6 +206,9 @@ static int sandbox_setup(struct runner *rn)
     char why[AL_SANDBOX_WHY] = "";
     int abi = 0, r;
 
+    if (!c->isolation || !strcmp(c->isolation, "none") || al_isolation_parse(c->isolation, &level) < 0 ||
+        level < AL_ISO_B)
+        close_netns(c);
     if (!c->isolation || !strcmp(c->isolation, "none"))
         return 0;
     if (al_isolation_parse(c->isolation, &level) < 0 || level == AL_ISO_D) {
@@ -211,10 +225,12 @@ static int sandbox_setup(struct runner *rn)
             .uid = (uid_t) (c->uid >= 0 ? c->uid : (int64_t) getuid()),
             .gid = (gid_t) (c->gid >= 0 ? c->gid : c->uid >= 0 ? c->uid : (int64_t) getgid()),
             .net_host = c->network && !strcmp(c->network, "host"),
+            .netns_fd = c->netns_fd >= 3 && c->netns_fd <= INT_MAX ? (int) c->netns_fd : -1,
             .lim = &lim,
         };
-        if ((r = al_ns_enter(&nc, why)) < 0 || (r = al_ns_setup_fs(&nc, why)) < 0 ||
-            (r = al_ns_setup_net(&nc, why)) < 0)
+        r = al_ns_enter(&nc, why);
+        close_netns(c);
+        if (r < 0 || (r = al_ns_setup_fs(&nc, why)) < 0 || (r = al_ns_setup_net(&nc, why)) < 0)
             return al_log_errno(AL_ERROR, r, "runner.sandbox: namespaces", AL_STR("why", why));
         set_str(&c->workdir, "/workspace");
         if (c->outputs)
@@ -815,6 +831,63 @@ static int start(struct runner *rn)
     return 0;
 }
 
+/* ---- the zygote's network namespaces -------------------------------------- */
+
+/* Creating a network namespace is the largest single cost of a sandbox's
+ * start (about 1 ms here): the zygote keeps NETNS_POOL fresh ones made
+ * between requests and hands one to each runner that would create one. Each
+ * is used once. Root only (al_netns_new needs CAP_SYS_ADMIN). */
+#define NETNS_POOL 2
+
+struct netns_pool {
+    bool on;
+    int n;
+    int fd[NETNS_POOL];
+};
+
+/* The argv value after flag, or NULL. */
+static const char *arg_after(int argc, char **argv, const char *flag)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], flag))
+            return argv[i + 1];
+    return NULL;
+}
+
+static int pool_take(void *ud, int argc, char **argv)
+{
+    struct netns_pool *p = ud;
+    const char *iso = arg_after(argc, argv, "--isolation"), *net = arg_after(argc, argv, "--network");
+    enum al_isolation level;
+
+    if (!p->on || p->n == 0 || !iso || al_isolation_parse(iso, &level) < 0 || level < AL_ISO_B ||
+        level == AL_ISO_D || (net && !strcmp(net, "host")))
+        return -1;
+    return p->fd[--p->n];
+}
+
+static int pool_fill(void *ud)
+{
+    struct netns_pool *p = ud;
+
+    while (p->on && p->n < NETNS_POOL) {
+        char why[AL_SANDBOX_WHY] = "";
+        int fd = al_netns_new(why);
+        if (fd == -ENOTRECOVERABLE) {
+            fprintf(stderr, "airlock: sandbox-runner --zygote: %s\n", why);
+            return fd;
+        }
+        if (fd < 0) {
+            /* Runners make their own from now on. */
+            fprintf(stderr, "airlock: sandbox-runner --zygote: no network namespace pool: %s\n", why);
+            p->on = false;
+            break;
+        }
+        p->fd[p->n++] = fd;
+    }
+    return 0;
+}
+
 int al_runner_main(int argc, char **argv)
 {
     struct runner rn = { .sock = -1, .root_fd = -1, .sigchld_fd = -1, .wake_fd = -1, .cancel_fd = -1,
@@ -824,7 +897,8 @@ int al_runner_main(int argc, char **argv)
     int r;
 
     /* The worker's fork server (zygote.h): each request becomes a runner
-     * that continues below, as if exec'd with that argv. */
+     * that continues below, as if exec'd with that argv, with a pooled
+     * network namespace where it will make one. */
     if (argc == 2 && !strcmp(argv[1], "--zygote")) {
         struct stat st;
         if (fstat(3, &st) < 0 || !S_ISSOCK(st.st_mode)) {
@@ -836,7 +910,13 @@ int al_runner_main(int argc, char **argv)
          * fatal: a runner builds its own when there is none. */
         if (al_seccomp_prepare(why) < 0)
             fprintf(stderr, "airlock: sandbox-runner --zygote: cannot prepare the seccomp filter: %s\n", why);
-        return al_zygote_serve(3, al_runner_main, argv[1]);
+        struct netns_pool pool = { .on = geteuid() == 0 };
+        const struct al_zygote_extra extra = { .take = pool_take, .after = pool_fill, .flag = "--netns-fd",
+                                               .ud = &pool };
+        int rc = al_zygote_serve(3, al_runner_main, argv[1], &extra);
+        for (int i = 0; i < pool.n; i++)
+            (void) close(pool.fd[i]);
+        return rc;
     }
     pthread_mutex_init(&rn.mu, NULL);
     rn.tail = &rn.head;

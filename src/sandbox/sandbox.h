@@ -73,6 +73,9 @@ struct al_ns_cfg {
                               * Never 0: refused with -EPERM */
     gid_t gid;               /* likewise; never 0 */
     bool net_host;           /* keep the host's network namespace */
+    int netns_fd;            /* >= 3: a fresh network namespace from
+                              * al_netns_new() to join instead of creating
+                              * one (the zygote's pool); else none */
     const struct al_sandbox_limits *lim; /* tmp_size, tmp_inodes of /tmp and
                               * /dev/shm (0 or NULL: 512 MiB, 65536) */
 };
@@ -103,7 +106,15 @@ _must_check_ int al_ns_enter(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY]
  * root is detached, and the cwd is /workspace. Host paths (c->workdir)
  * mean nothing afterwards. docs/internals/SANDBOX.md lists what is seen. */
 _must_check_ int al_ns_setup_fs(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY]);
-/* In the child: lo up (a no-op with net_host). */
+/* A fresh network namespace with lo up, for a session to join later
+ * (al_ns_cfg.netns_fd): made in the caller's user namespace (root: the
+ * host's), so a session's root has no capability over it and cannot change
+ * its configuration (it has dropped every capability anyway). The caller's
+ * network namespace is unchanged on return. Needs CAP_SYS_ADMIN. The
+ * descriptor (O_CLOEXEC), or -errno; -ENOTRECOVERABLE when the caller
+ * could not return to its own namespace. */
+_must_check_ int al_netns_new(char why[AL_SANDBOX_WHY]);
+/* In the child: lo up (a no-op with net_host, and when lo is up already). */
 _must_check_ int al_ns_setup_net(const struct al_ns_cfg *c, char why[AL_SANDBOX_WHY]);
 
 /* ---- limits.c / seccomp.c ------------------------------------------------ */

@@ -61,7 +61,8 @@ static int take_fd(struct msghdr *mh)
 /* In the new runner: the state posix_spawn would have given it (fd 3 the
  * session's socket and nothing above it, its own process group, no blocked
  * signals, default dispositions), then the runner itself. */
-_Noreturn static void child(int fd, int argc, char **argv, int (*runner_main)(int, char **), char *mark)
+_Noreturn static void child(int fd, int extra_fd, int argc, char **argv, int (*runner_main)(int, char **),
+                            char *mark)
 {
     static const char runner[] = "--runner";
     sigset_t none;
@@ -76,7 +77,13 @@ _Noreturn static void child(int fd, int argc, char **argv, int (*runner_main)(in
     } else if (fcntl(3, F_SETFD, 0) < 0) {
         _exit(127);
     }
-    (void) close_range(4, ~0U, 0);
+    /* fd 4 is the extra descriptor, argv has room for its flag (serve). */
+    if (extra_fd >= 0 && extra_fd != 4) {
+        if (dup3(extra_fd, 4, O_CLOEXEC) < 0)
+            _exit(127);
+        (void) close(extra_fd);
+    }
+    (void) close_range(extra_fd >= 0 ? 5 : 4, ~0U, 0);
     (void) setpgid(0, 0);
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
@@ -92,8 +99,9 @@ static void reply(int sock, int32_t v)
         ;
 }
 
-int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark)
+int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark, const struct al_zygote_extra *extra)
 {
+    static char four[] = "4";
     static char msg[AL_ZYGOTE_MAX_MSG + 1];
     union {
         struct cmsghdr align;
@@ -105,13 +113,15 @@ int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark)
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
         return 1;
     (void) signal(SIGPIPE, SIG_IGN);
+    if (extra && extra->after && extra->after(extra->ud) < 0)
+        return 1;
     for (;;) {
         struct iovec iov = { .iov_base = msg, .iov_len = AL_ZYGOTE_MAX_MSG };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
                              .msg_controllen = sizeof(ctl.buf) };
-        char *argv[AL_ZYGOTE_MAX_ARGS + 1];
+        char *argv[AL_ZYGOTE_MAX_ARGS + 3];
         ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-        int argc, fd;
+        int argc, fd, xfd = -1;
         pid_t pid;
 
         if (n < 0 && errno == EINTR)
@@ -126,6 +136,11 @@ int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark)
             reply(sock, -EINVAL);
             continue;
         }
+        if (extra && extra->take && extra->flag && (xfd = extra->take(extra->ud, argc, argv)) >= 0) {
+            argv[argc++] = (char *) extra->flag;
+            argv[argc++] = four;
+            argv[argc] = NULL;
+        }
         /* A fork whose parent is the worker; the zygote never has children
          * of its own. Single-threaded, so the raw syscall is safe (as in
          * ns.c). */
@@ -136,10 +151,15 @@ int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark)
 #endif
         if (pid == 0) {
             (void) close(sock);
-            child(fd, argc, argv, runner_main, mark);
+            child(fd, xfd, argc, argv, runner_main, mark);
         }
+        int err = errno;
         (void) close(fd);
-        reply(sock, pid < 0 ? -errno : (int32_t) pid);
+        if (xfd >= 0)
+            (void) close(xfd);
+        reply(sock, pid < 0 ? -err : (int32_t) pid);
+        if (extra && extra->after && extra->after(extra->ud) < 0)
+            return 1;
     }
 }
 

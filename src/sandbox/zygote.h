@@ -30,9 +30,22 @@
  * runner_main(argc, argv) and exits with its result. mark is the zygote's
  * own "--zygote" argument: a runner overwrites it in place with "--runner",
  * so that ps and /proc/PID/cmdline tell the runners from the zygote (a fork
- * keeps its parent's command line). Returns the exit code for the zygote
- * itself (0 on EOF). */
-int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark);
+ * keeps its parent's command line). extra may be NULL. Returns the exit
+ * code for the zygote itself (0 on EOF). */
+struct al_zygote_extra {
+    /* In the zygote, before each fork: a descriptor the runner gets as its
+     * fd 4 (close-on-exec), announced by appending `flag 4` to its argv; or
+     * -1. The zygote closes its copy after the fork. */
+    int (*take)(void *ud, int argc, char **argv);
+    /* In the zygote, after each runner was forked and answered, and once
+     * before the first request (a pool is refilled here, off the path of a
+     * request). A negative return ends the zygote with status 1. */
+    int (*after)(void *ud);
+    const char *flag;
+    void *ud;
+};
+
+int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark, const struct al_zygote_extra *extra);
 
 /* Splits a request's bytes into argv (pointers into msg, NULL-terminated).
  * Returns argc, or -1 unless msg[0..len) is 1..AL_ZYGOTE_MAX_ARGS

@@ -16,7 +16,7 @@
 // AIRLOCK_SANDBOX_MUST_WORK=1 makes those skips failures.
 import { describe, test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startHub, until, tempDir } from './lib/hub.mjs';
 import {
@@ -621,6 +621,27 @@ describe('sandbox escapes', { concurrency: true }, () => {
     } finally {
       await L.close();
     }
+  });
+
+  test("§3.18 network namespaces: each session has a fresh one with only lo up (the zygote's pool), never the host's nor another session's", async (t) => {
+    if (!needLevel(t, 'B', 'a network namespace')) return;
+    const { ctx, w } = await main();
+    const D = mark();
+    const probe = ['readlink /proc/self/ns/net', "awk 'NR>2{print $1}' /proc/net/dev", 'ip -o link show lo',
+      `echo end-${D}`].join('\n');
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push(await ctx.run([['bash', { command: probe, timeout_ms: 30000 }]]));
+    const ns = runs.map((r) => (r.results[0].text ?? '').split('\n')[0]);
+    for (const [i, r] of runs.entries()) {
+      const out = r.results[0].text ?? '';
+      assert.match(ns[i], /^net:\[\d+\]$/, out);
+      assert.match(out, /^lo:$/m, out);
+      assert.match(out, /<LOOPBACK,UP,LOWER_UP>/, `lo is not up:\n${out}`);
+    }
+    const host = readlinkSync('/proc/self/ns/net');
+    assert.ok(!ns.includes(host), `a session runs in the host's network namespace: ${ns} / ${host}`);
+    assert.equal(new Set(ns).size, ns.length, `sessions share a network namespace: ${ns}`);
+    await assertHealthy(ctx, w, { sids: runs.map((r) => r.sid), markers: [D] });
   });
 
   test('§3.18 cloud metadata: 169.254.169.254 (a stand-in in a test netns) is unreachable; with --network host the same probe reaches it', async (t) => {
