@@ -352,6 +352,13 @@ struct al_bash *al_bash_new(const char *cwd, const char *const *env)
     return b;
 }
 
+int al_bash_start(struct al_bash *b)
+{
+    if (!b)
+        return -EINVAL;
+    return b->pid > 0 ? 0 : shell_start(b);
+}
+
 struct al_bash *al_bash_free(struct al_bash *b)
 {
     if (!b)

@@ -939,6 +939,11 @@ int al_runner_main(int argc, char **argv)
         runner_done(&rn);
         return 1;
     }
+    /* The shell starts while the worker reads "ready" and the session's
+     * first call is on its way (usually after a model turn), not when that
+     * call comes. */
+    if ((r = al_bash_start(rn.bash)) < 0)
+        al_log_errno(AL_WARN, r, "runner.shell_start");
     r = serve(&rn);
     /* The reader has stopped, or stops now that the socket is shut. */
     (void) shutdown(rn.sock, SHUT_RDWR);

@@ -62,8 +62,12 @@ struct al_bash;
 
 /* cwd is the session's workdir; env is the scrubbed environment the shell
  * starts with (the runner adds PS1, PS2 and TERM). Nothing starts until the
- * first call. */
+ * first call or al_bash_start(). */
 struct al_bash *al_bash_new(const char *cwd, const char *const *env);
+/* Starts the shell now if it is not running, so that its start-up (a few
+ * milliseconds) is not paid by the first call. 0 or -errno; a failure is
+ * met again, and reported, by the first call. */
+_must_check_ int al_bash_start(struct al_bash *b);
 /* Kills the shell and everything it started; NULL-safe; returns NULL. */
 struct al_bash *al_bash_free(struct al_bash *b);
 /* Runs one bash tool call ({command?, restart?, timeout_ms?}). Blocks until
