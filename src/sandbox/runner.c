@@ -838,6 +838,9 @@ static int start(struct runner *rn)
  * between requests and hands one to each runner that would create one. Each
  * is used once. Root only (al_netns_new needs CAP_SYS_ADMIN). */
 #define NETNS_POOL 2
+/* Made only after this long without a request: a runner just forked must
+ * not share the CPUs with a namespace being made for the next one. */
+#define NETNS_REFILL_MS 5
 
 struct netns_pool {
     bool on;
@@ -911,8 +914,8 @@ int al_runner_main(int argc, char **argv)
         if (al_seccomp_prepare(why) < 0)
             fprintf(stderr, "airlock: sandbox-runner --zygote: cannot prepare the seccomp filter: %s\n", why);
         struct netns_pool pool = { .on = geteuid() == 0 };
-        const struct al_zygote_extra extra = { .take = pool_take, .after = pool_fill, .flag = "--netns-fd",
-                                               .ud = &pool };
+        const struct al_zygote_extra extra = { .take = pool_take, .after = pool_fill, .idle_ms = NETNS_REFILL_MS,
+                                               .flag = "--netns-fd", .ud = &pool };
         int rc = al_zygote_serve(3, al_runner_main, argv[1], &extra);
         for (int i = 0; i < pool.n; i++)
             (void) close(pool.fd[i]);

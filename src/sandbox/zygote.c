@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +116,19 @@ int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark, cons
     (void) signal(SIGPIPE, SIG_IGN);
     if (extra && extra->after && extra->after(extra->ud) < 0)
         return 1;
+    bool due = false;       /* a request was served since after() last ran */
     for (;;) {
+        if (due && extra && extra->after) {
+            struct pollfd p = { .fd = sock, .events = POLLIN };
+            int k = poll(&p, 1, extra->idle_ms);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k == 0) {
+                due = false;
+                if (extra->after(extra->ud) < 0)
+                    return 1;
+            }
+        }
         struct iovec iov = { .iov_base = msg, .iov_len = AL_ZYGOTE_MAX_MSG };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
                              .msg_controllen = sizeof(ctl.buf) };
@@ -128,6 +141,7 @@ int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark, cons
             continue;
         if (n <= 0)
             return n == 0 ? 0 : 1;
+        due = true;
         fd = take_fd(&mh);
         argc = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -1 : al_zygote_split_args(msg, (size_t) n, argv);
         if (fd < 0 || argc < 1) {
@@ -158,8 +172,6 @@ int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark, cons
         if (xfd >= 0)
             (void) close(xfd);
         reply(sock, pid < 0 ? -err : (int32_t) pid);
-        if (extra && extra->after && extra->after(extra->ud) < 0)
-            return 1;
     }
 }
 

@@ -37,10 +37,12 @@ struct al_zygote_extra {
      * fd 4 (close-on-exec), announced by appending `flag 4` to its argv; or
      * -1. The zygote closes its copy after the fork. */
     int (*take)(void *ud, int argc, char **argv);
-    /* In the zygote, after each runner was forked and answered, and once
-     * before the first request (a pool is refilled here, off the path of a
-     * request). A negative return ends the zygote with status 1. */
+    /* In the zygote, once before the first request and then whenever no
+     * request has come for idle_ms after one was served (a pool is refilled
+     * here, off the path of a request, and not while a runner it just forked
+     * is starting). A negative return ends the zygote with status 1. */
     int (*after)(void *ud);
+    int idle_ms;
     const char *flag;
     void *ud;
 };
