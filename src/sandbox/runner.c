@@ -869,6 +869,12 @@ static int pool_take(void *ud, int argc, char **argv)
     return p->fd[--p->n];
 }
 
+static void pool_close(struct netns_pool *p)
+{
+    while (p->n > 0)
+        (void) close(p->fd[--p->n]);
+}
+
 static int pool_fill(void *ud)
 {
     struct netns_pool *p = ud;
@@ -884,6 +890,7 @@ static int pool_fill(void *ud)
             /* Runners make their own from now on. */
             fprintf(stderr, "airlock: sandbox-runner --zygote: no network namespace pool: %s\n", why);
             p->on = false;
+            pool_close(p);
             break;
         }
         p->fd[p->n++] = fd;
@@ -916,9 +923,13 @@ int al_runner_main(int argc, char **argv)
         struct netns_pool pool = { .on = geteuid() == 0 };
         const struct al_zygote_extra extra = { .take = pool_take, .after = pool_fill, .idle_ms = NETNS_REFILL_MS,
                                                .flag = "--netns-fd", .ud = &pool };
-        int rc = al_zygote_serve(3, al_runner_main, argv[1], &extra);
-        for (int i = 0; i < pool.n; i++)
-            (void) close(pool.fd[i]);
+        struct al_zygote_runner child = { 0 };
+        int rc = al_zygote_serve(3, argv[1], &extra, &child);
+        /* A runner forked by it: the pool's other descriptors are closed
+         * already (only its own is fd 4). */
+        if (child.argv)
+            return al_runner_main(child.argc, child.argv);
+        pool_close(&pool);
         return rc;
     }
     pthread_mutex_init(&rn.mu, NULL);

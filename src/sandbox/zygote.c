@@ -61,11 +61,11 @@ static int take_fd(struct msghdr *mh)
 
 /* In the new runner: the state posix_spawn would have given it (fd 3 the
  * session's socket and nothing above it, its own process group, no blocked
- * signals, default dispositions), then the runner itself. */
-_Noreturn static void child(int fd, int extra_fd, int argc, char **argv, int (*runner_main)(int, char **),
-                            char *mark)
+ * signals, default dispositions). */
+static void child_state(int fd, int extra_fd, char *mark)
 {
     static const char runner[] = "--runner";
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
     sigset_t none;
 
     if (mark && strlen(mark) == sizeof(runner) - 1)
@@ -86,12 +86,12 @@ _Noreturn static void child(int fd, int extra_fd, int argc, char **argv, int (*r
     }
     (void) close_range(extra_fd >= 0 ? 5 : 4, ~0U, 0);
     (void) setpgid(0, 0);
+    sigemptyset(&dfl.sa_mask);
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
-            (void) signal(sig, SIG_DFL);
+            (void) sigaction(sig, &dfl, NULL);
     sigemptyset(&none);
     (void) sigprocmask(SIG_SETMASK, &none, NULL);
-    exit(runner_main(argc, argv));
 }
 
 static void reply(int sock, int32_t v)
@@ -100,10 +100,13 @@ static void reply(int sock, int32_t v)
         ;
 }
 
-int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark, const struct al_zygote_extra *extra)
+int al_zygote_serve(int sock, char *mark, const struct al_zygote_extra *extra, struct al_zygote_runner *runner)
 {
     static char four[] = "4";
     static char msg[AL_ZYGOTE_MAX_MSG + 1];
+    /* Static: a runner returns with them (its own copy after the fork). */
+    static char *argv[AL_ZYGOTE_MAX_ARGS + 3];
+    struct sigaction ign = { .sa_handler = SIG_IGN };
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(4 * sizeof(int))];
@@ -113,7 +116,10 @@ int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark, cons
     /* Gone with the worker, whose socket end it also watches. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
         return 1;
-    (void) signal(SIGPIPE, SIG_IGN);
+    runner->argc = 0;
+    runner->argv = NULL;
+    sigemptyset(&ign.sa_mask);
+    (void) sigaction(SIGPIPE, &ign, NULL);
     if (extra && extra->after && extra->after(extra->ud) < 0)
         return 1;
     bool due = false;       /* a request was served since after() last ran */
@@ -132,7 +138,6 @@ int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark, cons
         struct iovec iov = { .iov_base = msg, .iov_len = AL_ZYGOTE_MAX_MSG };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
                              .msg_controllen = sizeof(ctl.buf) };
-        char *argv[AL_ZYGOTE_MAX_ARGS + 3];
         ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
         int argc, fd, xfd = -1;
         pid_t pid;
@@ -165,9 +170,14 @@ int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark, cons
 #endif
         if (pid == 0) {
             (void) close(sock);
-            child(fd, xfd, argc, argv, runner_main, mark);
+            child_state(fd, xfd, mark);
+            runner->argc = argc;
+            runner->argv = argv;
+            return 0;
         }
         int err = errno;
+        /* Nothing of this session stays in the zygote. */
+        explicit_bzero(msg, (size_t) n);
         (void) close(fd);
         if (xfd >= 0)
             (void) close(xfd);

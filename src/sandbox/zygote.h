@@ -15,7 +15,8 @@
  *            one descriptor (SCM_RIGHTS) that becomes the runner's fd 3;
  *   reply:   one int32: the runner's pid, or -errno.
  * The zygote exits on EOF. It holds nothing of any session: the descriptor
- * it receives is closed in the zygote as soon as the runner has it.
+ * it receives is closed, and the request's bytes cleared, in the zygote as
+ * soon as the runner has them.
  *
  * libc only (the benchmark compiles this file on its own). */
 #pragma once
@@ -26,12 +27,21 @@
 #define AL_ZYGOTE_MAX_ARGS 96
 #define AL_ZYGOTE_MAX_MSG  16384
 
-/* The zygote's loop on sock; each runner, in the child, calls
- * runner_main(argc, argv) and exits with its result. mark is the zygote's
- * own "--zygote" argument: a runner overwrites it in place with "--runner",
- * so that ps and /proc/PID/cmdline tell the runners from the zygote (a fork
- * keeps its parent's command line). extra may be NULL. Returns the exit
- * code for the zygote itself (0 on EOF). */
+/* What a forked runner continues with: its command line, to be passed to
+ * the runner's main. */
+struct al_zygote_runner {
+    int argc;
+    char **argv;            /* NULL in the zygote */
+};
+
+/* The zygote's loop on sock. It returns twice over: in the zygote, with its
+ * own exit code (0 on EOF) and runner->argv NULL; and in each runner it
+ * forks, with 0 and runner->argc/argv set, already in the state posix_spawn
+ * would give it (fd 3 the session's socket, nothing above it but the extra
+ * fd 4, its own process group, default signals, an empty mask). mark is the
+ * zygote's own "--zygote" argument: a runner overwrites it in place with
+ * "--runner", so that ps and /proc/PID/cmdline tell the runners from the
+ * zygote (a fork keeps its parent's command line). extra may be NULL. */
 struct al_zygote_extra {
     /* In the zygote, before each fork: a descriptor the runner gets as its
      * fd 4 (close-on-exec), announced by appending `flag 4` to its argv; or
@@ -47,7 +57,7 @@ struct al_zygote_extra {
     void *ud;
 };
 
-int al_zygote_serve(int sock, int (*runner_main)(int, char **), char *mark, const struct al_zygote_extra *extra);
+int al_zygote_serve(int sock, char *mark, const struct al_zygote_extra *extra, struct al_zygote_runner *runner);
 
 /* Splits a request's bytes into argv (pointers into msg, NULL-terminated).
  * Returns argc, or -1 unless msg[0..len) is 1..AL_ZYGOTE_MAX_ARGS

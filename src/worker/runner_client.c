@@ -372,7 +372,7 @@ static const char *runner_exe(const struct worker *w)
 /* ---- the zygote (src/sandbox/zygote.h) ------------------------------------ */
 
 #define ZYGOTE_MAX_FAILURES 3
-#define ZYGOTE_TIMEOUT_MS   5000
+#define ZYGOTE_TIMEOUT_MS   2000
 
 void wk_zygote_start(struct worker *w)
 {
@@ -430,8 +430,10 @@ static int zygote_runner(struct worker *w, char *const argv[], int fd, pid_t *pi
         return -ENOENT;
     /* The zygote runs the runner's main directly: no "airlock" word. */
     r = al_zygote_spawn(w->zygote_fd, argv + (w->runner_standalone ? 0 : 1), fd, ZYGOTE_TIMEOUT_MS, pid);
-    if (r >= 0)
+    if (r >= 0) {
+        w->zygote_failures = 0;     /* counts failures in a row */
         return 0;
+    }
     w->zygote_failures++;
     al_log_errno(AL_WARN, r, "runner zygote failed; exec'ing this runner",
                  AL_I64("failures", w->zygote_failures));
@@ -492,6 +494,18 @@ struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, cons
         return NULL;
     }
     e = w->cfg.runner_zygote ? zygote_runner(w, argv, sv[1], &pid) : -ENOENT;
+    if (e < 0 && e != -ENOENT) {
+        /* The zygote may have forked a runner before it failed to answer:
+         * that one keeps the old pair and sees EOF; ours gets a new one. */
+        close(sv[0]);
+        close(sv[1]);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+            al_log_errno(AL_ERROR, -errno, "cannot create the runner socketpair");
+            argv_done(&a);
+            (void) al_cgroup_destroy(cg);
+            return NULL;
+        }
+    }
     if (e < 0)
         e = spawn_exec(exe, argv, sv[1], &pid);
     close(sv[1]);

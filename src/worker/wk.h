@@ -240,7 +240,7 @@ struct worker {
     bool runner_standalone;
     int zygote_fd;               /* the zygote's socket, or -1 */
     pid_t zygote_pid;
-    int zygote_failures;         /* after ZYGOTE_MAX_FAILURES, runners are exec'd */
+    int zygote_failures;         /* in a row; after ZYGOTE_MAX_FAILURES runners are exec'd */
     struct al_http_server *admin;
 };
 

@@ -391,18 +391,31 @@ test('zygote: runners are forked from one zygote as the worker\'s own children; 
     const z2 = zygotesOf(w.pid);
     assert.equal(z2.length, 1, 'a new zygote');
     assert.notEqual(z2[0], z1);
+
+    // A zygote that takes the request and never answers (stopped): the worker
+    // gives up on it after 2 s, execs that runner on a fresh socketpair, and
+    // the session is served.
+    await until(() => zygoteFdsOk(z2[0]), Boolean, { what: 'the second zygote to settle' });
+    process.kill(z2[0], 'SIGSTOP');
+    const s3 = await ctx.session(['tool bash {"command":"echo three"}']);
+    h = await ctx.waitHistory(s3.id, endedTurn, 'end_turn');
+    const [r3] = resultsById(h).values();
+    assert.equal(r3.is_error, false, text(r3));
+    assert.equal(text(r3), 'three');
+    assert.match(w.logs(), /"event":"runner zygote failed; exec'ing this runner".*"err":"ETIMEDOUT"/);
+    assert.ok(!alive(z2[0]) || readFileSync(`/proc/${z2[0]}/stat`, 'utf8').includes(') Z '), 'the stuck zygote was killed');
     assert.equal(w.proc.exitCode, null);
     await w.stop();
-    assert.ok(!alive(z2[0]), 'the zygote outlived the worker');
+    for (const z of zygotesOf(w.pid)) assert.ok(!alive(z), 'a zygote outlived the worker');
 
     const w2 = ctx.worker({ maxIdleMs: 500, args: ['--runner-zygote=false'] });
-    const s3 = await ctx.session(['tool bash {"command":"touch started; sleep 1; echo three"}']);
-    await until(() => existsSync(join(w2.workdirFor(s3.id), 'started')), Boolean, { what: 'the exec\'d runner\'s call' });
+    const s4 = await ctx.session(['tool bash {"command":"touch started; sleep 1; echo four"}']);
+    await until(() => existsSync(join(w2.workdirFor(s4.id), 'started')), Boolean, { what: 'the exec\'d runner\'s call' });
     assert.deepEqual(zygotesOf(w2.pid), []);
-    const [r3pid] = runnersOf(w2.pid);
-    assert.ok(readFileSync(`/proc/${r3pid}/cmdline`, 'utf8').split('\0').includes('--workdir'), 'an exec\'d runner');
-    h = await ctx.waitHistory(s3.id, endedTurn, 'end_turn');
-    assert.equal(text([...resultsById(h).values()][0]), 'three');
+    const [r4pid] = runnersOf(w2.pid);
+    assert.ok(readFileSync(`/proc/${r4pid}/cmdline`, 'utf8').split('\0').includes('--workdir'), 'an exec\'d runner');
+    h = await ctx.waitHistory(s4.id, endedTurn, 'end_turn');
+    assert.equal(text([...resultsById(h).values()][0]), 'four');
   });
 });
 
