@@ -346,6 +346,15 @@ static void seccomp_releasep(scmp_filter_ctx *ctx)
         seccomp_release(*ctx);
 }
 
+/* A new context with the whole filter in *ret (the caller releases it). */
+static int new_filter(scmp_filter_ctx *ret, char why[AL_SANDBOX_WHY])
+{
+    *ret = seccomp_init(SCMP_ACT_ALLOW);
+    if (!*ret)
+        return fail(why, "seccomp_init", -ENOMEM);
+    return build(*ret, why);
+}
+
 /* The program al_seccomp_prepare() built, or none. */
 static struct sock_filter *prepared;
 static unsigned short prepared_len;
@@ -359,10 +368,7 @@ int al_seccomp_prepare(char why[AL_SANDBOX_WHY])
 
     if (prepared)
         return 0;
-    ctx = seccomp_init(SCMP_ACT_ALLOW);
-    if (!ctx)
-        return fail(why, "seccomp_init", -ENOMEM);
-    r = build(ctx, why);
+    r = new_filter(&ctx, why);
     if (r < 0)
         return r;
     /* libseccomp 2.5 exports to a descriptor only. */
@@ -410,10 +416,7 @@ int al_seccomp_apply(char why[AL_SANDBOX_WHY])
             return fail(why, "seccomp(SET_MODE_FILTER): a thread could not be synchronised", -EBUSY);
         return 0;
     }
-    ctx = seccomp_init(SCMP_ACT_ALLOW);
-    if (!ctx)
-        return fail(why, "seccomp_init", -ENOMEM);
-    r = build(ctx, why);
+    r = new_filter(&ctx, why);
     if (r < 0)
         return r;
     r = seccomp_load(ctx);

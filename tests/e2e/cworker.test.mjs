@@ -90,10 +90,8 @@ async function scenario({ hubArgs = [], agent = {} } = {}, fn) {
   if (failure) throw failure;
 }
 
-// The worker's runner processes: its children running `airlock-sandbox-runner`
-// (or `airlock sandbox-runner`), but not the zygote they are forked from
-// (`--zygote`; a forked runner shows `--runner` in its place).
-function runnersOf(pid) {
+// A process's children with their command lines.
+function childrenOf(pid) {
   const out = [];
   for (const t of existsSync(`/proc/${pid}/task`) ? readdirSync(`/proc/${pid}/task`) : []) {
     let kids = '';
@@ -101,14 +99,17 @@ function runnersOf(pid) {
     for (const k of kids.split(/\s+/).filter(Boolean)) {
       let cmd = '';
       try { cmd = readFileSync(`/proc/${k}/cmdline`, 'utf8'); } catch { /* gone */ }
-      const args = cmd.split('\0');
-      if ((args.includes('sandbox-runner') || args[0] === 'airlock-sandbox-runner') && !args.includes('--zygote')) {
-        out.push(Number(k));
-      }
+      out.push({ pid: Number(k), args: cmd.split('\0') });
     }
   }
   return out;
 }
+// The worker's runner processes: its children running `airlock-sandbox-runner`
+// (or `airlock sandbox-runner`), but not the zygote they are forked from
+// (`--zygote`; a forked runner shows `--runner` in its place).
+const runnersOf = (pid) => childrenOf(pid)
+  .filter(({ args }) => (args.includes('sandbox-runner') || args[0] === 'airlock-sandbox-runner') && !args.includes('--zygote'))
+  .map((c) => c.pid);
 const b64 = (s) => Buffer.from(s).toString('base64url');
 const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
@@ -339,19 +340,7 @@ test('fault: the runner killed -9 mid-call — that call gets an Error: result, 
 });
 
 // The worker's children whose command line says `--zygote`.
-function zygotesOf(pid) {
-  const out = [];
-  for (const t of existsSync(`/proc/${pid}/task`) ? readdirSync(`/proc/${pid}/task`) : []) {
-    let kids = '';
-    try { kids = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8'); } catch { /* gone */ }
-    for (const k of kids.split(/\s+/).filter(Boolean)) {
-      let cmd = '';
-      try { cmd = readFileSync(`/proc/${k}/cmdline`, 'utf8'); } catch { /* gone */ }
-      if (cmd.split('\0').includes('--zygote')) out.push(Number(k));
-    }
-  }
-  return out;
-}
+const zygotesOf = (pid) => childrenOf(pid).filter(({ args }) => args.includes('--zygote')).map((c) => c.pid);
 const fdsOf = (pid) => readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
 // What the zygote may hold: stdio, its socket (3), and fresh network
 // namespaces for the next runners (as root), nothing else.
