@@ -351,7 +351,7 @@ function zygoteFdsOk(pid) {
     extra.every((f) => { try { return readlinkSync(`/proc/${pid}/fd/${f}`).startsWith('net:['); } catch { return false; } });
 }
 
-test('zygote: runners are forked from one zygote as the worker\'s own children; a killed zygote is replaced; --runner-zygote=false execs', async () => {
+test('zygote: runners are forked from one zygote as the worker\'s own children; a killed or stuck zygote is replaced; --runner-zygote=false execs; the multi-call binary works as one', async () => {
   await scenario({}, async (ctx) => {
     const w = ctx.worker({ maxIdleMs: 500 });
     await until(() => zygotesOf(w.pid), (z) => z.length === 1, { what: 'the worker\'s zygote' });
@@ -405,6 +405,19 @@ test('zygote: runners are forked from one zygote as the worker\'s own children; 
     assert.ok(readFileSync(`/proc/${r4pid}/cmdline`, 'utf8').split('\0').includes('--workdir'), 'an exec\'d runner');
     h = await ctx.waitHistory(s4.id, endedTurn, 'end_turn');
     assert.equal(text([...resultsById(h).values()][0]), 'four');
+    await w2.stop();
+
+    // The multi-call binary as the zygote: `airlock sandbox-runner --zygote`.
+    const w3 = ctx.worker({ maxIdleMs: 500, args: ['--runner-exe', BIN] });
+    const s5 = await ctx.session(['tool bash {"command":"touch started; sleep 1; echo five"}']);
+    await until(() => existsSync(join(w3.workdirFor(s5.id), 'started')), Boolean, { what: 'the call under airlock sandbox-runner' });
+    const [z3] = zygotesOf(w3.pid);
+    assert.ok(z3, 'no zygote');
+    assert.deepEqual(readFileSync(`/proc/${z3}/cmdline`, 'utf8').split('\0').slice(1, 3), ['sandbox-runner', '--zygote']);
+    const [r5pid] = runnersOf(w3.pid);
+    assert.deepEqual(readFileSync(`/proc/${r5pid}/cmdline`, 'utf8').split('\0').slice(1, 3), ['sandbox-runner', '--runner']);
+    h = await ctx.waitHistory(s5.id, endedTurn, 'end_turn');
+    assert.equal(text([...resultsById(h).values()][0]), 'five');
   });
 });
 
