@@ -34,14 +34,6 @@ struct al_zygote_runner {
     char **argv;            /* NULL in the zygote */
 };
 
-/* The zygote's loop on sock. It returns twice over: in the zygote, with its
- * own exit code (0 on EOF) and runner->argv NULL; and in each runner it
- * forks, with 0 and runner->argc/argv set, already in the state posix_spawn
- * would give it (fd 3 the session's socket, nothing above it but the extra
- * fd 4, its own process group, default signals, an empty mask). mark is the
- * zygote's own "--zygote" argument: a runner overwrites it in place with
- * "--runner", so that ps and /proc/PID/cmdline tell the runners from the
- * zygote (a fork keeps its parent's command line). extra may be NULL. */
 struct al_zygote_extra {
     /* In the zygote, before each fork: a descriptor the runner gets as its
      * fd 4 (close-on-exec), announced by appending `flag 4` to its argv; or
@@ -57,6 +49,14 @@ struct al_zygote_extra {
     void *ud;
 };
 
+/* The zygote's loop on sock. It returns twice over: in the zygote, with its
+ * own exit code (0 on EOF) and runner->argv NULL; and in each runner it
+ * forks, with 0 and runner->argc/argv set, already in the state posix_spawn
+ * would give it (fd 3 the session's socket, nothing above it but the extra
+ * fd 4, its own process group, default signals, an empty mask). mark is the
+ * zygote's own "--zygote" argument: a runner overwrites it in place with
+ * "--runner", so that ps and /proc/PID/cmdline tell the runners from the
+ * zygote (a fork keeps its parent's command line). extra may be NULL. */
 int al_zygote_serve(int sock, char *mark, const struct al_zygote_extra *extra, struct al_zygote_runner *runner);
 
 /* Splits a request's bytes into argv (pointers into msg, NULL-terminated).
