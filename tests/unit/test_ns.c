@@ -223,7 +223,7 @@ static void check_tmp(struct report *r)
     rep(r, statfs("/dev/shm", &sf) == 0 && sf.f_type == TMPFS_MAGIC, "/dev/shm is tmpfs");
 }
 
-static void check_proc(struct report *r)
+static void check_proc(struct report *r, bool pooled_net)
 {
     char a[4096], b[4096];
     struct statvfs sv;
@@ -249,9 +249,11 @@ static void check_proc(struct report *r)
     rep(r, stat("/proc/kcore", &st) != 0 || S_ISCHR(st.st_mode), "/proc/kcore masked");
     rep(r, read_file("/proc/keys", a, sizeof(a)) <= 0, "/proc/keys masked");
     rep(r, statvfs("/proc/sys", &sv) == 0 && (sv.f_flag & ST_RDONLY), "/proc/sys read-only");
-    /* Our own netns's sysctls belong to us: only the mount stops this. */
+    /* Our own netns's sysctls belong to us: only the mount stops this
+     * (EROFS). A pooled one (netns_fd) belongs to the host's user
+     * namespace, and the write is refused before the mount is looked at. */
     e = errno_of(open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC));
-    rep(r, e == EROFS, "/proc/sys/net/ipv4/ip_forward read-only (errno=%d)", e);
+    rep(r, e == (pooled_net ? EACCES : EROFS), "/proc/sys/net/ipv4/ip_forward read-only (errno=%d)", e);
     rep(r, read_file("/proc/meminfo", a, sizeof(a)) > 0, "/proc/meminfo readable");
 }
 
@@ -363,7 +365,7 @@ _Noreturn static void sandbox_main(const struct al_ns_cfg *cfg, int report_fd)
         check_identity(&r, cfg);
         check_files(&r);
         check_tmp(&r);
-        check_proc(&r);
+        check_proc(&r, cfg->netns_fd >= 3);
         check_dev(&r);
         check_net(&r);
     }
@@ -528,6 +530,53 @@ static void test_dies_with_parent(void **state)
     assert_int_equal(poll(&pfd, 1, 5000), 1);
     ASSERT_I64_EQ(read(fd, buf, sizeof(buf)), 0);
     (void) close(fd);
+}
+
+static ino_t ino_of(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* The zygote's pool: al_netns_new leaves the caller where it was and gives
+ * a namespace that is neither the caller's nor another call's; a sandbox
+ * given it (netns_fd) runs in exactly that one, with lo up. */
+static void test_netns_pool(void **state)
+{
+    struct fixture *fx = *state;
+    char why[AL_SANDBOX_WHY] = "", buf[8192] = "", path[64];
+    ino_t home = ino_of("/proc/thread-self/ns/net");
+    struct stat a, b;
+    int na, nb, fd;
+
+    na = al_netns_new(why);
+    if (na == -EPERM && geteuid() != 0 && !must_work())
+        skip();     /* needs CAP_SYS_ADMIN: the zygote uses it as root only */
+    assert_true(na >= 0);
+    nb = al_netns_new(why);
+    assert_true(nb >= 0);
+    ASSERT_I64_EQ(ino_of("/proc/thread-self/ns/net"), home);
+    assert_int_equal(fstat(na, &a), 0);
+    assert_int_equal(fstat(nb, &b), 0);
+    assert_true(a.st_ino != home && b.st_ino != home && a.st_ino != b.st_ino);
+    ASSERT_I64_EQ(fcntl(na, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+
+    fx->cfg.netns_fd = na;
+    fx->pid = start(&fx->cfg, &fd);
+    (void) read_report(fd, buf, sizeof(buf));
+    print_message("%s", buf);
+    assert_non_null(strstr(buf, "END\n"));
+    assert_null(strstr(buf, "FAIL"));
+    pid_t inner = child_of(fx->pid);
+    assert_true(inner > 0);
+    (void) snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) inner);
+    ASSERT_I64_EQ(ino_of(path), a.st_ino);
+    assert_int_equal(kill(fx->pid, SIGTERM), 0);
+    ASSERT_I64_EQ(wait_exit(&fx->pid), 42);
+    (void) close(fd);
+    (void) close(na);
+    (void) close(nb);
 }
 
 static void test_net_host(void **state)
@@ -724,6 +773,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_killed_child_mirrored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dies_with_parent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_net_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_netns_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked_flags_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
