@@ -86,10 +86,10 @@ static void child_state(int fd, int extra_fd, char *mark)
     }
     (void) close_range(extra_fd >= 0 ? 5 : 4, ~0U, 0);
     (void) setpgid(0, 0);
+    /* The zygote reset every disposition at its start and changed only
+     * SIGPIPE's since (al_zygote_serve): one call, not one per signal. */
     sigemptyset(&dfl.sa_mask);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            (void) sigaction(sig, &dfl, NULL);
+    (void) sigaction(SIGPIPE, &dfl, NULL);
     sigemptyset(&none);
     (void) sigprocmask(SIG_SETMASK, &none, NULL);
 }
@@ -118,6 +118,13 @@ int al_zygote_serve(int sock, char *mark, const struct al_zygote_extra *extra, s
         return 1;
     runner->argc = 0;
     runner->argv = NULL;
+    /* Default dispositions once, whatever we were started with (an ignored
+     * SIGHUP under nohup, say), so each runner only has SIGPIPE to reset. */
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            (void) sigaction(sig, &dfl, NULL);
     sigemptyset(&ign.sa_mask);
     (void) sigaction(SIGPIPE, &ign, NULL);
     if (extra && extra->after && extra->after(extra->ud) < 0)
