@@ -16,9 +16,10 @@
 // AIRLOCK_SANDBOX_MUST_WORK=1 makes those skips failures.
 import { describe, test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { startHub, until, tempDir } from './lib/hub.mjs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { BIN, startHub, until, tempDir } from './lib/hub.mjs';
 import {
   SELFTEST, rank, marker, check, probe, skipOr, needLevel, launchWorker, isolationLine, environment,
   procsWith, killMarked, removeAll, assertHealthy, canNetns, withNetns, startHubInNetns, loopbackListener, workerTrouble,
@@ -703,6 +704,53 @@ describe('sandbox escapes', { concurrency: true }, () => {
     if (!SELFTEST) assert.equal(p.json.level, 'C', `AIRLOCK_SANDBOX_FORCE_LEVEL=C reported level ${p.json.level}`);
     return true;
   };
+
+  test('§5.1 an unprivileged worker (uid 65534): level B in a user namespace of its own, files land as its uid, no network namespace pool', async (t) => {
+    // Copies of the binaries where uid 65534 may run them (the checkout may
+    // sit in a directory it cannot enter); the runner is found beside.
+    const bins = tempDir('airlock-e2e-esc-nrbin-');
+    chmodSync(bins, 0o755);
+    for (const b of ['airlock', 'airlock-sandbox-runner']) {
+      copyFileSync(join(dirname(BIN), b), join(bins, b));
+      chmodSync(join(bins, b), 0o755);
+    }
+    cleanups.push(async () => removeAll([bins]));
+    const as65534 = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+    const c = spawnSync(as65534[0], [...as65534.slice(1), join(bins, 'airlock'), 'worker', '--check', '--min-isolation', 'C'], {
+      env: { PATH: process.env.PATH, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9', ANTHROPIC_ENVIRONMENT_ID: 'env_check',
+        ANTHROPIC_ENVIRONMENT_KEY: 'check' },
+      encoding: 'utf8', timeout: 60000,
+    });
+    let p = { code: c.status, stdout: c.stdout ?? '', stderr: c.stderr ?? '', json: null };
+    try { p.json = JSON.parse(p.stdout.trim()); } catch { /* reported by needLevel */ }
+    if (!needLevel(t, 'B', 'an unprivileged user namespace', p)) return;
+    assert.equal(p.json.level, 'B', 'no writable cgroups without root');
+
+    const { hub } = await main();
+    const ctx = await environment(hub);
+    const root = tempDir('airlock-e2e-esc-nrroot-');
+    chownSync(root, 65534, 65534);
+    const w = launchWorker({ prefix: as65534, bin: join(bins, 'airlock'), baseUrl: hub.url, environmentId: ctx.envId,
+      envKey: ctx.envKey, root });
+    cleanups.push(async () => { await w.stop(); removeAll([root]); });
+    assert.equal((await isolationLine(w)).level, 'B');
+    const D = mark();
+    const r = await ctx.run([['bash', { command: ['id -u', 'readlink /proc/self/ns/net', 'echo x > made-inside',
+      'cat /etc/shadow 2>&1 | head -c 80; echo', `echo end-${D}`].join('\n'), timeout_ms: 30000 }]]);
+    const out = ranOut(r, 0, D);
+    const [uid, ns] = out.split('\n');
+    assert.equal(uid, '0', out);
+    assert.notEqual(ns, readlinkSync('/proc/self/ns/net'), out);
+    assert.match(out, /Permission denied/, 'the host\'s /etc/shadow is readable');
+    assert.equal(statSync(join(w.workdirFor(r.sid), 'made-inside')).uid, 65534);
+    // The zygote runs as 65534 too, and cannot make namespaces for a pool.
+    const kids = readFileSync(`/proc/${w.pid}/task/${w.pid}/children`, 'utf8').split(/\s+/).filter(Boolean);
+    const z = kids.find((k) => { try { return readFileSync(`/proc/${k}/cmdline`, 'utf8').includes('--zygote'); } catch { return false; } });
+    assert.ok(z, 'no zygote');
+    assert.equal(statSync(`/proc/${z}`).uid, 65534);
+    assert.deepEqual(readdirSync(`/proc/${z}/fd`).map(Number).sort((a, b) => a - b), [0, 1, 2, 3]);
+    await assertHealthy(ctx, w, { sids: [r.sid], markers: [D] });
+  });
 
   test('§5.2 level C (AIRLOCK_SANDBOX_FORCE_LEVEL=C): writing /etc, /usr, reading /root and the --root outside the session stay blocked', async (t) => {
     if (!needC(t)) return;

@@ -108,8 +108,9 @@ export function sandboxArgs(args) {
 // Starts `airlock worker` (behind prefix, e.g. ['ip','netns','exec',NS])
 // against baseUrl with root as --root: { proc, pid, root, exited, logs(),
 // lines(), waitLog(re), workdirFor(sid), stop(), kill9() }.
-export function launchWorker({ prefix = [], baseUrl, environmentId, envKey, root, args = [], env = {}, maxIdleMs = 300 }) {
-  const argv = [...prefix, WORKER_BIN, 'worker', '--root', root, '--max-idle', `${maxIdleMs}ms`, '--log-level', 'info',
+export function launchWorker({ prefix = [], bin = WORKER_BIN, baseUrl, environmentId, envKey, root, args = [], env = {},
+  maxIdleMs = 300 }) {
+  const argv = [...prefix, bin, 'worker', '--root', root, '--max-idle', `${maxIdleMs}ms`, '--log-level', 'info',
     ...sandboxArgs(args)];
   const proc = spawn(argv[0], argv.slice(1), {
     cwd: root,
