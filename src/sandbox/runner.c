@@ -836,7 +836,9 @@ static int start(struct runner *rn)
 /* Creating a network namespace is the largest single cost of a sandbox's
  * start (about 1 ms here): the zygote keeps NETNS_POOL fresh ones made
  * between requests and hands one to each runner that would create one. Each
- * is used once. Root only (al_netns_new needs CAP_SYS_ADMIN). */
+ * is used once. The pool is first filled after a runner wanted one, so a
+ * worker whose sessions share the host's network never makes any. Root
+ * only (al_netns_new needs CAP_SYS_ADMIN). */
 #define NETNS_POOL 2
 /* Made only after this long without a request: a runner just forked must
  * not share the CPUs with a namespace being made for the next one. */
@@ -844,6 +846,7 @@ static int start(struct runner *rn)
 
 struct netns_pool {
     bool on;
+    bool wanted;            /* a runner asked for one: not before (--network host) */
     int n;
     int fd[NETNS_POOL];
 };
@@ -863,10 +866,11 @@ static int pool_take(void *ud, int argc, char **argv)
     const char *iso = arg_after(argc, argv, "--isolation"), *net = arg_after(argc, argv, "--network");
     enum al_isolation level;
 
-    if (!p->on || p->n == 0 || !iso || al_isolation_parse(iso, &level) < 0 || level < AL_ISO_B ||
-        level == AL_ISO_D || (net && !strcmp(net, "host")))
+    if (!p->on || !iso || al_isolation_parse(iso, &level) < 0 || level < AL_ISO_B || level == AL_ISO_D ||
+        (net && !strcmp(net, "host")))
         return -1;
-    return p->fd[--p->n];
+    p->wanted = true;
+    return p->n > 0 ? p->fd[--p->n] : -1;
 }
 
 static void pool_close(struct netns_pool *p)
@@ -879,7 +883,7 @@ static int pool_fill(void *ud)
 {
     struct netns_pool *p = ud;
 
-    while (p->on && p->n < NETNS_POOL) {
+    while (p->on && p->wanted && p->n < NETNS_POOL) {
         char why[AL_SANDBOX_WHY] = "";
         int fd = al_netns_new(why);
         if (fd == -ENOTRECOVERABLE) {

@@ -358,7 +358,7 @@ test('zygote: runners are forked from one zygote as the worker\'s own children; 
     const [z1] = zygotesOf(w.pid);
     // Once its start-up is over (it builds the seccomp program in a memfd).
     await until(() => zygoteFdsOk(z1), Boolean, { what: 'the zygote to hold its socket, stdio and network namespaces only' });
-    assert.ok(fdsOf(z1).length > 4, 'a pool of network namespaces (the worker runs as root)');
+    assert.deepEqual(fdsOf(z1), [0, 1, 2, 3], 'no network namespace pool before a runner wanted one');
 
     const s1 = await ctx.session(['tool bash {"command":"touch started; sleep 1; echo one"}']);
     await until(() => existsSync(join(w.workdirFor(s1.id), 'started')), Boolean, { what: 'the first call to start' });
@@ -369,6 +369,8 @@ test('zygote: runners are forked from one zygote as the worker\'s own children; 
     assert.ok(zygoteFdsOk(z1), `the zygote kept a session descriptor: ${fdsOf(z1).map((f) => readlinkSync(`/proc/${z1}/fd/${f}`))}`);
     let h = await ctx.waitHistory(s1.id, endedTurn, 'end_turn');
     assert.equal(text([...resultsById(h).values()][0]), 'one');
+    await until(() => fdsOf(z1).length, (n) => n === 6, { what: 'a pool of two network namespaces (the worker runs as root)' });
+    assert.ok(zygoteFdsOk(z1));
 
     process.kill(z1, 'SIGKILL');
     await w.waitLog(/"event":"runner zygote exited"/);
