@@ -26,9 +26,15 @@ static void h_metrics(struct al_req *r, void *ud)
         "# TYPE airlock_worker_items_claimed_total counter\nairlock_worker_items_claimed_total %llu\n"
         "# TYPE airlock_worker_tools_run_total counter\nairlock_worker_tools_run_total %llu\n"
         "# TYPE airlock_worker_results_posted_total counter\nairlock_worker_results_posted_total %llu\n"
-        "# TYPE airlock_worker_draining gauge\nairlock_worker_draining %d\n",
+        "# TYPE airlock_worker_draining gauge\nairlock_worker_draining %d\n"
+        "# HELP airlock_worker_runner_zygote_up Whether the runner zygote is running (runners are forked, not exec'd).\n"
+        "# TYPE airlock_worker_runner_zygote_up gauge\nairlock_worker_runner_zygote_up %d\n"
+        "# TYPE airlock_worker_runners_started_total counter\n"
+        "airlock_worker_runners_started_total{via=\"zygote\"} %llu\n"
+        "airlock_worker_runners_started_total{via=\"exec\"} %llu\n",
         level, w->n_items, (long long) w->cfg.max_sessions, (unsigned long long) w->items_claimed,
-        (unsigned long long) w->tools_run, (unsigned long long) w->results_posted, w->draining ? 1 : 0);
+        (unsigned long long) w->tools_run, (unsigned long long) w->results_posted, w->draining ? 1 : 0,
+        w->zygote_fd >= 0 ? 1 : 0, (unsigned long long) w->runners_zygote, (unsigned long long) w->runners_exec);
     al_reply_text(r, 200, "text/plain; version=0.0.4", text);
 }
 

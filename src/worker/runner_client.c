@@ -494,6 +494,8 @@ struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, cons
         return NULL;
     }
     e = w->cfg.runner_zygote ? zygote_runner(w, argv, sv[1], &pid) : -ENOENT;
+    if (e >= 0)
+        w->runners_zygote++;
     if (e < 0 && e != -ENOENT) {
         /* The zygote may have forked a runner before it failed to answer:
          * that one keeps the old pair and sees EOF; ours gets a new one. */
@@ -506,8 +508,8 @@ struct wk_runner *wk_runner_start(struct worker *w, const char *session_id, cons
             return NULL;
         }
     }
-    if (e < 0)
-        e = spawn_exec(exe, argv, sv[1], &pid);
+    if (e < 0 && (e = spawn_exec(exe, argv, sv[1], &pid)) >= 0)
+        w->runners_exec++;
     close(sv[1]);
     argv_done(&a);
     if (e < 0) {

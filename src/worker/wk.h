@@ -234,6 +234,7 @@ struct worker {
 
     /* metrics */
     uint64_t items_claimed, tools_run, results_posted;
+    uint64_t runners_zygote, runners_exec;   /* runners started each way */
 
     int isolation;               /* enum al_isolation the runners get; 0 = none */
     char *runner_path;           /* airlock-sandbox-runner beside us, if there */

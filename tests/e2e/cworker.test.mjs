@@ -618,6 +618,9 @@ test('admin: --admin-listen serves /healthz and /metrics with the isolation leve
     assert.match(metrics, new RegExp(`airlock_worker_isolation_level\\{level="${level}"\\} 1`));
     assert.match(metrics, /airlock_worker_items_claimed_total 1\b/);
     assert.match(metrics, /airlock_worker_tools_run_total 1\b/);
+    assert.match(metrics, /airlock_worker_runner_zygote_up 1\b/);
+    assert.match(metrics, /airlock_worker_runners_started_total\{via="zygote"\} 1\b/);
+    assert.match(metrics, /airlock_worker_runners_started_total\{via="exec"\} 0\b/);
     assert.equal((await fetch(`${url}/v1/environments`)).status, 404);
   } finally {
     await w?.stop();
