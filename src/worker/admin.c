@@ -27,8 +27,9 @@ static void h_metrics(struct al_req *r, void *ud)
         "# TYPE airlock_worker_tools_run_total counter\nairlock_worker_tools_run_total %llu\n"
         "# TYPE airlock_worker_results_posted_total counter\nairlock_worker_results_posted_total %llu\n"
         "# TYPE airlock_worker_draining gauge\nairlock_worker_draining %d\n"
-        "# HELP airlock_worker_runner_zygote_up Whether the runner zygote is running (runners are forked, not exec'd).\n"
+        "# HELP airlock_worker_runner_zygote_up Whether the runner zygote is running now (a dead one is restarted at the next session).\n"
         "# TYPE airlock_worker_runner_zygote_up gauge\nairlock_worker_runner_zygote_up %d\n"
+        "# HELP airlock_worker_runners_started_total Runners started, forked from the zygote or exec'd.\n"
         "# TYPE airlock_worker_runners_started_total counter\n"
         "airlock_worker_runners_started_total{via=\"zygote\"} %llu\n"
         "airlock_worker_runners_started_total{via=\"exec\"} %llu\n",

@@ -67,16 +67,24 @@ _Noreturn static void runner_report(int argc, char **argv)
     if (d)
         (void) closedir(d);
     (void) sigprocmask(SIG_SETMASK, NULL, &mask);
-    (void) sigaction(SIGPIPE, NULL, &sa);
-    n += snprintf(line + n, sizeof(line) - (size_t) n, "ppid=%d pgid_self=%d fds=%d high=%d blocked=%d pipe_dfl=%d fd4cloexec=%d argv",
-                  (int) getppid(), getpgid(0) == getpid(), fds, high, sigismember(&mask, SIGTERM),
-                  sa.sa_handler == SIG_DFL, fcntl(4, F_GETFD) == FD_CLOEXEC);
+    int dfl = 0;
+    static const int sigs[] = { SIGPIPE, SIGHUP, SIGUSR1 };
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        dfl += sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_DFL;
+    n += snprintf(line + n, sizeof(line) - (size_t) n, "ppid=%d pgid_self=%d fds=%d high=%d blocked=%d dfl=%d fd4cloexec=%d argv",
+                  (int) getppid(), getpgid(0) == getpid(), fds, high, sigismember(&mask, SIGTERM), dfl,
+                  fcntl(4, F_GETFD) == FD_CLOEXEC);
     for (int i = 0; i < argc; i++)
         n += snprintf(line + n, sizeof(line) - (size_t) n, " %s", argv[i]);
     (void) !write(3, line, (size_t) n);
     if (fcntl(4, F_GETFD) >= 0)
         (void) !write(4, "x", 1);
     _exit(0);
+}
+
+static void on_usr1(int sig)
+{
+    (void) sig;
 }
 
 static struct zyg start_zygote(void)
@@ -95,11 +103,14 @@ static struct zyg start_zygote(void)
         struct al_zygote_runner r = { 0 };
         int rc;
 
-        /* Some state a runner must not inherit. */
+        /* Some state a runner must not inherit: a blocked signal, and
+         * dispositions the zygote starts with (it resets them once). */
         sigemptyset(&block);
         sigaddset(&block, SIGTERM);
         (void) sigprocmask(SIG_BLOCK, &block, NULL);
         (void) signal(SIGPIPE, SIG_IGN);
+        (void) signal(SIGHUP, SIG_IGN);
+        (void) signal(SIGUSR1, on_usr1);
         if (dup2(sv[1], 3) < 0 || dup3(p[1], EXTRA_FD, O_CLOEXEC) < 0)
             _exit(120);
         extra_w = EXTRA_FD;
@@ -160,7 +171,8 @@ static void test_runner_state(void **state)
     assert_non_null(strstr(line, want));
     /* fds 0-2 (inherited) and 3, nothing above; its own process group; no
      * blocked signal and default dispositions, unlike the zygote. */
-    assert_non_null(strstr(line, "pgid_self=1 fds=4 high=3 blocked=0 pipe_dfl=1 fd4cloexec=0"));
+    /* SIGPIPE, SIGHUP and SIGUSR1 are all back to SIG_DFL (dfl=3). */
+    assert_non_null(strstr(line, "pgid_self=1 fds=4 high=3 blocked=0 dfl=3 fd4cloexec=0"));
     assert_non_null(strstr(line, "argv sandbox-runner --fd 3 --workdir /w"));
     stop_zygote(&z);
 }
