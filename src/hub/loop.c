@@ -321,6 +321,15 @@ out:
     return e < 0 ? e : more;
 }
 
+/* The result text of a tool call the user denied (the SDK's wording). */
+static char *denial_text(const json_t *confirmation)
+{
+    const json_t *dm = json_object_get(confirmation, "deny_message");
+
+    return json_is_string(dm) ? al_xasprintf("The user denied this tool call: %s", json_string_value(dm))
+                              : al_xstrdup("The user denied this tool call.");
+}
+
 /* Advances one session by at most one action. Returns 1 when it should be
  * stepped again, 0 when it waits or is done, -errno on failure. */
 static int step_once(struct hub *h, const char *sid)
@@ -355,10 +364,7 @@ static int step_once(struct hub *h, const char *sid)
             goto out;
         }
         if (ask && !strcmp(json_string_value(json_object_get(st.confirmation, "result")) ?: "", "deny")) {
-            json_t *dm = json_object_get(st.confirmation, "deny_message");
-            _cleanup_free_ char *msg = json_is_string(dm) ? al_xasprintf("The user denied this tool call: %s",
-                                                                         json_string_value(dm))
-                                                          : al_xstrdup("The user denied this tool call.");
+            _cleanup_free_ char *msg = denial_text(st.confirmation);
             if (!st.running && (ret = emit_running(h, sid)) < 0)
                 goto out;
             ret = append_mcp_result(h, sid, call_id, json_pack("[{s:s, s:s}]", "type", "text", "text", msg), true,
@@ -403,10 +409,7 @@ static int step_once(struct hub *h, const char *sid)
             goto out;
         }
         if (!strcmp(json_string_value(json_object_get(st.confirmation, "result")), "deny")) {
-            json_t *dm = json_object_get(st.confirmation, "deny_message");
-            _cleanup_free_ char *msg = json_is_string(dm) ? al_xasprintf("The user denied this tool call: %s",
-                                                                         json_string_value(dm))
-                                                          : al_xstrdup("The user denied this tool call.");
+            _cleanup_free_ char *msg = denial_text(st.confirmation);
             if (!st.running && (ret = emit_running(h, sid)) < 0)
                 goto out;
             ret = resolve_call(h, sid, call_id, msg);

@@ -206,8 +206,8 @@ static int sandbox_setup(struct runner *rn)
     char why[AL_SANDBOX_WHY] = "";
     int abi = 0, r;
 
-    if (!c->isolation || !strcmp(c->isolation, "none") || al_isolation_parse(c->isolation, &level) < 0 ||
-        level < AL_ISO_B)
+    /* Only a runner that makes namespaces has a use for a pooled one. */
+    if (!c->isolation || al_isolation_parse(c->isolation, &level) < 0 || level < AL_ISO_B)
         close_netns(c);
     if (!c->isolation || !strcmp(c->isolation, "none"))
         return 0;
@@ -866,8 +866,7 @@ static int pool_take(void *ud, int argc, char **argv)
     const char *iso = arg_after(argc, argv, "--isolation"), *net = arg_after(argc, argv, "--network");
     enum al_isolation level;
 
-    if (!p->on || !iso || al_isolation_parse(iso, &level) < 0 || level < AL_ISO_B || level == AL_ISO_D ||
-        (net && !strcmp(net, "host")))
+    if (!p->on || !iso || al_isolation_parse(iso, &level) < 0 || level < AL_ISO_B || (net && !strcmp(net, "host")))
         return -1;
     p->wanted = true;
     return p->n > 0 ? p->fd[--p->n] : -1;
